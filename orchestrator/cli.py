@@ -1,0 +1,50 @@
+"""The ``pgo-orch`` command: parsing and exit codes; each subcommand has its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from orchestrator.errors import ExitCode, PgoOrchError
+
+#: Subcommand modules. Each exposes ``register(subparsers) -> None`` that adds its parser and
+#: sets ``func`` (``Callable[[argparse.Namespace], int]``) as the parser default.
+SUBCOMMAND_MODULES = [
+    "orchestrator.commands.build",
+]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgo-orch",
+        description="Build, boot and test clang PGO kernels under QEMU.",
+        epilog="Exit codes: 0 pass, 1 problem found in the kernel, 2 infrastructure error, "
+        "3 invalid input.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except PgoOrchError as exc:
+        print(f"pgo-orch: error: {exc.message}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("pgo-orch: interrupted", file=sys.stderr)
+        return int(ExitCode.INFRA)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Console line parsing: split a kernel console line into prefix data and the message.
+
+Handled forms (the message is what follows the prefix, with one separating space removed):
+
+* ``[   12.345678] msg``                       plain printk timestamp
+* ``[   12.345678][  T123] msg``               PRINTK_CALLER (task ``T`` or CPU ``C``)
+* ``[   12.345678] [T123] msg``                caller id as a separate bracket
+* ``<6>[   12.345678] msg``                    syslog level before the timestamp
+* ``6,123,4567,-;msg`` / ``6,123,4567,-,caller=T1;msg``   raw ``/dev/kmsg`` records
+  (timestamp in microseconds)
+* ``[Mon Nov 27 12:00:00 2023] msg``          ``dmesg -T``
+* anything else: plain dmesg without prefix (the whole line is the message)
+
+Trailing ``\\r`` is removed.  ``/dev/kmsg`` dictionary lines (`` SUBSYSTEM=pci``) are
+reported with ``dictionary=True`` so callers can ignore them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ConsoleLine", "parse_line"]
+
+_PRINTK_RE = re.compile(
+    r"(?:<\d{1,3}>)?\[\s*(?P<ts>\d+\.\d+)\](?:\[\s*(?P<c1>[TC]\d+)\]| \[\s*(?P<c2>[TC]\d+)\])? ?"
+)
+_KMSG_RE = re.compile(
+    r"(?P<lvl>\d+),(?P<seq>\d+),(?P<us>\d+),[^;,]*(?:,caller=(?P<caller>[TC]\d+))?[^;]*;"
+)
+_DMESG_T_RE = re.compile(r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}\] ?")
+_KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
+
+
+@dataclass(slots=True)
+class ConsoleLine:
+    """One console line: ``raw`` as received (without the newline), ``msg`` without prefix."""
+
+    raw: str
+    msg: str
+    ts: float | None
+    caller: str | None
+    prefixed: bool
+    dictionary: bool = False
+
+
+def parse_line(raw: str) -> ConsoleLine:
+    """Parse one console line (no trailing newline)."""
+    if raw.endswith("\r"):
+        raw = raw.rstrip("\r")
+    if not raw:
+        return ConsoleLine(raw, "", None, None, False)
+    first = raw[0]
+    if first == "[" or first == "<":
+        m = _PRINTK_RE.match(raw)
+        if m is not None:
+            caller = m.group("c1") or m.group("c2")
+            return ConsoleLine(raw, raw[m.end() :], float(m.group("ts")), caller, True)
+        m = _DMESG_T_RE.match(raw)
+        if m is not None:
+            return ConsoleLine(raw, raw[m.end() :], None, None, True)
+    elif first.isdigit():
+        m = _KMSG_RE.match(raw)
+        if m is not None:
+            return ConsoleLine(
+                raw, raw[m.end() :], int(m.group("us")) / 1e6, m.group("caller"), True
+            )
+    elif first == " " and _KMSG_DICT_RE.match(raw):
+        return ConsoleLine(raw, raw, None, None, False, dictionary=True)
+    return ConsoleLine(raw, raw, None, None, False)

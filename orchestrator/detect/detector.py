@@ -1,0 +1,471 @@
+"""Streaming kernel splat detector.
+
+:class:`Detector` takes console bytes in any chunking and turns them into :class:`Finding`
+objects.  Design:
+
+* Lines are split incrementally (partial lines are kept, at most ``MAX_LINE`` characters).
+* Hot path: while no report is open, whole chunks are scanned for the catalogue's header
+  keywords (one regex for keywords starting with a non-lowercase character plus ``str.find``
+  for the others); only lines containing a keyword are parsed and matched against the
+  per-class header regexes.  Noise therefore costs a few C-level scans per chunk.
+* Open reports are kept per PRINTK_CALLER id (``T123``/``C1``; ``None`` without caller ids),
+  so interleaved reports from different tasks/CPUs are separated.  After a
+  ``cross_cpu_after`` line (e.g. ``Sending NMI from CPU``) a report also takes lines from any
+  CPU context (NMI backtraces of other CPUs).
+* In a stream whose kernel lines carry timestamps, lines without one (user space writing to
+  the console) are ignored.
+* A report ends at: a global or class ``end`` line (``---[ end trace ... ]---``); the
+  outermost ``</TASK>`` (or an old-style trace without markers) followed by a line that is
+  neither trace nor trailer; a line not matching the class ``body``; the next header from
+  the same caller; ``max_report_lines``; ``STALE_LINES`` lines without a line of its own;
+  the settle timeout (:meth:`Detector.poll`); or the end of the stream (:meth:`close`).
+* A report cut before its trace ended, or without a usable trace, is ``corrupted``.
+* Reports of a ``cause`` class (kernel panics) record the title of the report that came
+  just before them (within ``CAUSE_LINES`` lines) as ``cause``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from orchestrator.detect.catalogue import Catalogue, ReportClass, default_catalogue
+from orchestrator.detect.console import ConsoleLine, parse_line
+from orchestrator.detect.frames import Frame, is_marker, parse_frame
+from orchestrator.detect.title import build_title
+
+__all__ = ["Detector", "Finding", "dedup", "detect_text"]
+
+MAX_LINE = 64 * 1024
+STALE_LINES = 2000
+CAUSE_LINES = 5000
+MAX_OPEN = 64
+
+
+@dataclass
+class Finding:
+    """One kernel report."""
+
+    klass: str
+    title: str
+    report: str
+    frames: list[Frame]
+    guilty: str | None
+    corrupted: bool
+    fatal: bool
+    caller: str | None
+    first_time: float | None
+    last_time: float | None
+    count: int = 1
+    cause: str | None = None
+    class_id: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "class": self.klass,
+            "title": self.title,
+            "guilty": self.guilty,
+            "corrupted": self.corrupted,
+            "fatal": self.fatal,
+            "caller": self.caller,
+            "first_time": self.first_time,
+            "last_time": self.last_time,
+            "count": self.count,
+            "cause": self.cause,
+            "frames": [f.to_json() for f in self.frames],
+            "report": self.report,
+        }
+
+
+@dataclass(eq=False)
+class _Report:
+    rc: ReportClass
+    key: str | None
+    header: re.Match[str]
+    seq: int
+    first_ts: float | None
+    start_wall: float | None
+    lines: list[str] = field(default_factory=list)
+    msgs: list[str] = field(default_factory=list)
+    last_ts: float | None = None
+    last_seq: int = 0
+    in_trace: bool = False
+    frames_seen: bool = False
+    markers: bool = False
+    pending_close: bool = False
+    trace_done: bool = False
+    cross_cpu: bool = False
+    cause_ref: _Report | None = None
+    finding: Finding | None = None
+
+    def add(self, cl: ConsoleLine, seq: int) -> None:
+        self.lines.append(cl.raw)
+        self.msgs.append(cl.msg)
+        if cl.ts is not None:
+            self.last_ts = cl.ts
+        self.last_seq = seq
+
+
+class Detector:
+    """Streaming detector; see the module docstring."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue | None = None,
+        *,
+        settle_seconds: float = 10.0,
+        max_report_lines: int = 400,
+    ) -> None:
+        self._cat = catalogue if catalogue is not None else default_catalogue()
+        self._settle = settle_seconds
+        self._max_lines = max(1, max_report_lines)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+        self._open: dict[str | None, _Report] = {}
+        self._recent: deque[_Report] = deque(maxlen=8)
+        self._out: list[Finding] = []
+        self._seq = 0
+        self._prefixed_seen = False
+        self._now: float | None = None
+        keywords: dict[str, list[int]] = {}
+        for idx, rc in enumerate(self._cat.classes):
+            for kw in rc.keywords:
+                keywords.setdefault(kw, []).append(idx)
+        self._kw_classes = [(kw, idxs) for kw, idxs in keywords.items()]
+        upper = [kw for kw in keywords if not kw[0].islower()]
+        self._lower = [kw for kw in keywords if kw[0].islower()]
+        alt = "|".join(re.escape(k) for k in sorted(upper, key=len, reverse=True))
+        self._upper_re = re.compile(alt) if alt else None
+        self._kw_re = re.compile(
+            "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
+        )
+
+    # ------------------------------------------------------------------ public API
+    def feed(self, data: bytes, now: float | None = None) -> list[Finding]:
+        """Feed console bytes; returns the reports finalized by this call."""
+        self._now = now
+        self._feed_text(self._decoder.decode(data))
+        if now is not None:
+            self._poll(now)
+        return self._drain()
+
+    def feed_text(self, text: str, now: float | None = None) -> list[Finding]:
+        """Like :meth:`feed` for already-decoded text."""
+        self._now = now
+        self._feed_text(text)
+        if now is not None:
+            self._poll(now)
+        return self._drain()
+
+    def poll(self, now: float) -> list[Finding]:
+        """Finalize reports whose settle time has passed (wall clock seconds)."""
+        self._poll(now)
+        return self._drain()
+
+    def close(self) -> list[Finding]:
+        """End of stream: finalize everything still open."""
+        tail = self._decoder.decode(b"", final=True)
+        text = self._pending + tail
+        self._pending = ""
+        if text:
+            self._process_block(text + "\n")
+        for rep in list(self._open.values()):
+            self._finalize(rep, "close")
+        return self._drain()
+
+    @property
+    def open_reports(self) -> int:
+        return len(self._open)
+
+    @property
+    def buffered_chars(self) -> int:
+        """Characters held internally (partial line plus open reports); for tests."""
+        return len(self._pending) + sum(sum(len(x) for x in r.lines) for r in self._open.values())
+
+    # ------------------------------------------------------------------ internals
+    def _drain(self) -> list[Finding]:
+        out, self._out = self._out, []
+        return out
+
+    def _poll(self, now: float) -> None:
+        for rep in list(self._open.values()):
+            if rep.start_wall is None:
+                rep.start_wall = now
+            elif now - rep.start_wall >= self._settle:
+                self._finalize(rep, "timeout")
+
+    def _feed_text(self, text: str) -> None:
+        if not text:
+            return
+        if self._pending:
+            text = self._pending + text
+            self._pending = ""
+        last = text.rfind("\n")
+        if last < 0:
+            self._pending = text
+        else:
+            self._process_block(text[: last + 1])
+            self._pending = text[last + 1 :]
+        while len(self._pending) > MAX_LINE:
+            chunk, self._pending = self._pending[:MAX_LINE], self._pending[MAX_LINE:]
+            self._process_block(chunk + "\n")
+
+    def _next_candidate(self, block: str, pos: int, cache: list[int]) -> int:
+        best = -1
+        if self._upper_re is not None:
+            m = self._upper_re.search(block, pos)
+            if m is not None:
+                best = m.start()
+        for i, kw in enumerate(self._lower):
+            p = cache[i]
+            if p != -1 and p < pos:
+                p = block.find(kw, pos)
+                cache[i] = p
+            if p != -1 and (best < 0 or p < best):
+                best = p
+        return best
+
+    def _process_block(self, block: str) -> None:
+        """Process complete lines (``block`` ends with a newline)."""
+        pos = 0
+        n = len(block)
+        cache = [-2] * len(self._lower)
+        while pos < n:
+            if not self._open:
+                cand = self._next_candidate(block, pos, cache)
+                if cand < 0:
+                    self._seq += block.count("\n", pos)
+                    return
+                ls = block.rfind("\n", pos, cand)
+                start = ls + 1 if ls >= 0 else pos
+                if start > pos:
+                    self._seq += block.count("\n", pos, start)
+                pos = start
+            end = block.find("\n", pos)
+            self._line(block[pos:end])
+            pos = end + 1
+
+    def _header(self, msg: str) -> tuple[ReportClass, re.Match[str]] | None:
+        cands: set[int] = set()
+        for kw, idxs in self._kw_classes:
+            if kw in msg:
+                cands.update(idxs)
+        if not cands:
+            return None
+        fp = self._cat.false_positives
+        if fp is not None and fp.search(msg):
+            return None
+        classes = self._cat.classes
+        for idx in sorted(cands):
+            rc = classes[idx]
+            m = rc.header.search(msg)
+            if m is not None:
+                if any(p.search(msg) for p in rc.false_positives):
+                    continue
+                return rc, m
+        return None
+
+    def _line(self, raw: str) -> None:
+        self._seq += 1
+        cl = parse_line(raw)
+        if cl.dictionary:
+            return
+        if cl.prefixed:
+            self._prefixed_seen = True
+        elif self._prefixed_seen:
+            return  # user space writing to the console
+        key = cl.caller
+        rep = self._open.get(key)
+        if rep is None and key is not None and key[0] == "C":
+            for other in self._open.values():
+                if other.cross_cpu:
+                    rep = other
+                    break
+        if rep is not None and self._continue(rep, cl):
+            self._check_stale()
+            return
+        if self._kw_re.search(cl.msg) is not None:
+            hm = self._header(cl.msg)
+            if hm is not None:
+                self._start(hm[0], hm[1], cl)
+        if self._open and (self._seq & 127) == 0:
+            self._check_stale()
+
+    def _check_stale(self) -> None:
+        if (self._seq & 127) != 0:
+            return
+        for rep in list(self._open.values()):
+            if self._seq - rep.last_seq > STALE_LINES:
+                self._finalize(rep, "stale")
+
+    def _is_end(self, rc: ReportClass, msg: str) -> bool:
+        if self._cat.end.search(msg):
+            return True
+        return any(e.search(msg) for e in rc.end)
+
+    def _continue(self, rep: _Report, cl: ConsoleLine) -> bool:
+        """Add ``cl`` to ``rep``; ``False`` if ``rep`` ended before ``cl`` (reprocess it)."""
+        msg = cl.msg
+        rc = rep.rc
+        cat = self._cat
+        if rep.pending_close:
+            mk = is_marker(msg)
+            if (mk is not None and not mk[0]) or parse_frame(msg, cat) is not None:
+                rep.pending_close = False
+                rep.trace_done = False
+            elif self._is_end(rc, msg):
+                rep.add(cl, self._seq)
+                self._finalize(rep, "end")
+                return True
+            elif cat.trailer.search(msg) and self._kw_re.search(msg) is None:
+                rep.add(cl, self._seq)
+                return True
+            else:
+                self._finalize(rep, "trace-close")
+                return False
+        if self._is_end(rc, msg):
+            rep.add(cl, self._seq)
+            self._finalize(rep, "end")
+            return True
+        if self._kw_re.search(msg) is not None:
+            hm = self._header(msg)
+            if hm is not None:
+                hrc = hm[0]
+                absorb = (not hrc.interrupts) or (hrc.klass in rc.merge_next and not rep.in_trace)
+                if not absorb:
+                    self._finalize(rep, "next-header")
+                    return False
+        if rc.body is not None and not rc.body.search(msg):
+            self._finalize(rep, "body")
+            return False
+        # trace state
+        if cat.trace_start.search(msg):
+            rep.in_trace = True
+        elif rep.in_trace and not rep.trace_done:
+            mk = is_marker(msg)
+            if mk is not None:
+                rep.markers = True
+                if mk[0] and mk[1] == "TASK":
+                    rep.trace_done = True
+                    if rc.end_on_trace_close:
+                        rep.pending_close = True
+            elif parse_frame(msg, cat) is not None:
+                rep.frames_seen = True
+            elif rep.frames_seen and not rep.markers and not cat.trace_noise.search(msg):
+                # an old-style trace (no <TASK> markers) ended with this line
+                rep.trace_done = True
+                if rc.end_on_trace_close:
+                    rep.pending_close = True
+                    return self._continue(rep, cl)
+        rep.add(cl, self._seq)
+        if rc.cross_cpu_after is not None and not rep.cross_cpu and rc.cross_cpu_after.search(msg):
+            rep.cross_cpu = True
+        self._check_limit(rep)
+        return True
+
+    def _check_limit(self, rep: _Report) -> None:
+        limit = self._max_lines
+        if rep.rc.max_lines is not None:
+            limit = min(limit, rep.rc.max_lines)
+        if len(rep.lines) >= limit:
+            self._finalize(rep, "max-lines")
+
+    def _start(self, rc: ReportClass, m: re.Match[str], cl: ConsoleLine) -> None:
+        if len(self._open) >= MAX_OPEN:
+            oldest = min(self._open.values(), key=lambda r: r.last_seq)
+            self._finalize(oldest, "stale")
+        rep = _Report(rc=rc, key=cl.caller, header=m, seq=self._seq, first_ts=cl.ts,
+                      start_wall=self._now)  # fmt: skip
+        if rc.cause:
+            for prev in reversed(self._recent):
+                if not prev.rc.cause and self._seq - prev.last_seq <= CAUSE_LINES:
+                    rep.cause_ref = prev
+                    break
+        rep.add(cl, self._seq)
+        rep.last_ts = cl.ts
+        if rc.cross_cpu_after is not None and rc.cross_cpu_after.search(cl.msg):
+            rep.cross_cpu = True
+        self._open[cl.caller] = rep
+        self._recent.append(rep)
+        self._check_limit(rep)
+
+    def _finalize(self, rep: _Report, reason: str) -> None:
+        if self._open.get(rep.key) is rep:
+            del self._open[rep.key]
+        if rep.finding is not None:
+            return
+        rep.finding = self._make_finding(rep, reason)
+        self._out.append(rep.finding)
+        # drop the text of reports that can no longer be a cause
+        if not rep.rc.cause:
+            rep.lines = []
+            rep.msgs = rep.msgs[:0]
+
+    def _make_finding(self, rep: _Report, reason: str) -> Finding:
+        rc = rep.rc
+        tr = build_title(rc, self._cat, rep.header, rep.msgs)
+        corrupted = tr.missing
+        if rc.needs_trace:
+            if not tr.trace_found:
+                corrupted = True
+            elif rep.in_trace and not rep.trace_done and reason not in ("end", "body"):
+                corrupted = True  # cut in the middle of the trace
+        cause: str | None = None
+        if rep.cause_ref is not None:
+            ref = rep.cause_ref
+            if ref.finding is not None:
+                cause = ref.finding.title
+            else:
+                cause = build_title(ref.rc, self._cat, ref.header, ref.msgs).title
+            rep.cause_ref = None
+        return Finding(
+            klass=rc.klass,
+            title=tr.title,
+            report="\n".join(rep.lines),
+            frames=tr.frames,
+            guilty=tr.guilty,
+            corrupted=corrupted,
+            fatal=rc.fatal,
+            caller=rep.key,
+            first_time=rep.first_ts,
+            last_time=rep.last_ts if rep.last_ts is not None else rep.first_ts,
+            cause=cause,
+            class_id=rc.id,
+        )
+
+
+def dedup(findings: Iterable[Finding]) -> list[Finding]:
+    """Merge findings with the same title: one finding each, with count and time range."""
+    by_title: dict[str, Finding] = {}
+    for f in findings:
+        seen = by_title.get(f.title)
+        if seen is None:
+            by_title[f.title] = Finding(
+                klass=f.klass, title=f.title, report=f.report, frames=list(f.frames),
+                guilty=f.guilty, corrupted=f.corrupted, fatal=f.fatal, caller=f.caller,
+                first_time=f.first_time, last_time=f.last_time, count=f.count, cause=f.cause,
+                class_id=f.class_id,
+            )  # fmt: skip
+            continue
+        seen.count += f.count
+        seen.fatal = seen.fatal or f.fatal
+        if seen.corrupted and not f.corrupted:
+            seen.report, seen.frames, seen.corrupted = f.report, list(f.frames), False
+        if f.first_time is not None and (seen.first_time is None or f.first_time < seen.first_time):
+            seen.first_time = f.first_time
+        if f.last_time is not None and (seen.last_time is None or f.last_time > seen.last_time):
+            seen.last_time = f.last_time
+        if seen.cause is None:
+            seen.cause = f.cause
+    return list(by_title.values())
+
+
+def detect_text(text: str, catalogue: Catalogue | None = None) -> list[Finding]:
+    """Batch detection over a whole console log, deduplicated."""
+    det = Detector(catalogue)
+    found = det.feed_text(text)
+    found += det.close()
+    return dedup(found)

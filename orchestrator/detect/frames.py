@@ -1,0 +1,134 @@
+"""Stack-trace line parsing.
+
+Recognised frame lines (leading whitespace allowed, message already stripped of the console
+prefix):
+
+* `` prf_open+0x5c/0x1a0``                       reliable frame
+* `` prf_open+0x5c/0x1a0 [prf]``                 frame in a module (build id allowed)
+* `` ? foo+0x1/0x2``                              unreliable frame (``reliable=False``)
+* `` [<ffffffff81234567>] foo+0x1/0x2``           old format / kmemleak, with address
+* `` foo+0x1/0x2 fs/open.c:123``                  symbolized frame
+* `` __vmalloc_node mm/vmalloc.c:3240 [inline]``  symbolized inline frame (no offset)
+* ``RIP: 0010:func+0x12/0x34``                   faulting kernel RIP (``0033`` is user space)
+
+Function names are normalized: compiler suffixes (``.isra.N``, ``.constprop.N``, ``.cold``,
+``.part.N``, ``.llvm.NNNN`` ...; the catalogue's ``frame_suffix``) and syscall wrapper
+prefixes (``__x64_sys_``, ``__se_sys_``, ``__do_sys_``, ``__ia32_sys_``, ``ksys_`` ...;
+``syscall_prefixes``) are stripped.  ``Frame.raw`` keeps the text as printed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from orchestrator.detect.catalogue import Catalogue
+
+__all__ = [
+    "Frame",
+    "is_marker",
+    "normalize_func",
+    "parse_frame",
+    "parse_frame_text",
+    "parse_rip",
+]
+
+_FRAME_RE = re.compile(
+    r"^\s*(?:\[<(?P<addr>(?:0x)?[0-9a-f]+)>\]\s*)?(?P<q>\?\s+)?(?P<func>[A-Za-z_.$][\w.$]*)"
+    r"(?:\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+))?"
+    r"(?:\s+\[(?P<mod>[\w-]+)(?:\s+[0-9a-f]+)?\])?"
+    r"(?P<src>\s+[\w./-]+:\d+(?::\d+)?)?(?P<inline>\s+\[inline\])?\s*$"
+)
+_RIP_RE = re.compile(
+    r"^\s*(?:RIP|EIP|IP): (?:(?P<cs>[0-9a-f]{4}):)?(?:\[<[0-9a-f]+>\]\s*){0,2}(?P<rest>.*)$"
+)
+_MARKER_RE = re.compile(r"^\s*<(/?)([#A-Z]+)>\s*$")
+
+
+@dataclass
+class Frame:
+    """One stack frame.  ``func`` is normalized, ``raw`` is the line as printed."""
+
+    func: str
+    offset: str | None
+    module: str | None
+    reliable: bool
+    raw: str
+    address: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "func": self.func,
+            "offset": self.offset,
+            "module": self.module,
+            "reliable": self.reliable,
+            "raw": self.raw,
+            "address": self.address,
+        }
+
+
+def normalize_func(name: str, cat: Catalogue) -> str:
+    """Strip compiler suffixes and syscall wrapper prefixes from a function name."""
+    if "." in name:
+        name = cat.frame_suffix.sub("", name)
+        if "." in name:  # any other compiler-generated suffix
+            name = name.split(".", 1)[0]
+    if "sys_" in name:
+        for prefix in cat.syscall_prefixes:
+            if name.startswith(prefix) and len(name) > len(prefix):
+                name = name[len(prefix) :]
+                break
+    return name
+
+
+def parse_frame_text(text: str, cat: Catalogue, raw: str | None = None) -> Frame | None:
+    """Parse ``func+0x1/0x2 [mod]`` style text (with optional ``? `` and ``[<addr>]``)."""
+    m = _FRAME_RE.match(text)
+    if m is None:
+        return None
+    off = m.group("off")
+    if off is None and m.group("src") is None:
+        return None  # a bare word is not a frame
+    addr = m.group("addr")
+    return Frame(
+        func=normalize_func(m.group("func"), cat),
+        offset=f"0x{off}/0x{m.group('size')}" if off is not None else None,
+        module=m.group("mod"),
+        reliable=m.group("q") is None,
+        raw=raw if raw is not None else text,
+        address=int(addr, 16) if addr else None,
+    )
+
+
+def parse_frame(msg: str, cat: Catalogue) -> Frame | None:
+    """Parse a trace line; ``None`` if the line is not a frame."""
+    if "+0x" not in msg and "[inline]" not in msg:
+        return None
+    return parse_frame_text(msg, cat, raw=msg)
+
+
+def parse_rip(msg: str, cat: Catalogue) -> tuple[bool, Frame | None] | None:
+    """Parse a ``RIP:`` line.
+
+    Returns ``None`` if the line is not a RIP line, ``(False, None)`` for a user-space RIP,
+    ``(True, frame_or_None)`` for a kernel RIP (``None`` when it has no symbol, e.g. 0x0).
+    """
+    if "IP:" not in msg:
+        return None
+    m = _RIP_RE.match(msg)
+    if m is None:
+        return None
+    if m.group("cs") == "0033" or m.group("cs") == "0023":
+        return (False, None)
+    frame = parse_frame_text(m.group("rest").strip(), cat, raw=msg)
+    return (True, frame)
+
+
+def is_marker(msg: str) -> tuple[bool, str] | None:
+    """``(closing, name)`` for `` <IRQ>``/`` </TASK>`` style markers, else ``None``."""
+    if "<" not in msg:
+        return None
+    m = _MARKER_RE.match(msg)
+    if m is None:
+        return None
+    return (m.group(1) == "/", m.group(2))

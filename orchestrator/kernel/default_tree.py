@@ -1,0 +1,108 @@
+"""The embedded default kernel tree: Debian's linux-source-6.1 made into a git repository.
+
+The tarball is unpacked once into the cache and committed with a fixed author and date, so
+the base commit has the same hash on every machine.  Patch series from ``kernel-patches/``
+are applied on top as commits (``git am``), so series and bisect work on the result.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator import proc
+from orchestrator.errors import InfraError, ToolMissing
+from orchestrator.paths import KERNEL_PATCHES, cache_root
+
+DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+DEFAULT_NAME = "linux-source-6.1"
+#: Series applied to the default tree, in order (directories under kernel-patches/).
+DEFAULT_SERIES: tuple[str, ...] = ()
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "pgo-orch",
+    "GIT_AUTHOR_EMAIL": "pgo-orch@localhost",
+    "GIT_COMMITTER_NAME": "pgo-orch",
+    "GIT_COMMITTER_EMAIL": "pgo-orch@localhost",
+    "GIT_AUTHOR_DATE": "2023-01-01T00:00:00+0000",
+    "GIT_COMMITTER_DATE": "2023-01-01T00:00:00+0000",
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[tree] {msg}", file=sys.stderr, flush=True)
+
+
+def git(tree: Path, *args: str, timeout: float = 600.0) -> str:
+    """Run git in ``tree`` with pgo-orch's fixed identity; returns stdout."""
+    return proc.run(["git", "-C", str(tree), *args], env=_GIT_ENV, timeout=timeout).stdout
+
+
+def series_patches(series: str) -> list[Path]:
+    """The patch files of one series under kernel-patches/, in order."""
+    return sorted((KERNEL_PATCHES / series).glob("*.patch"))
+
+
+def ensure_default_tree(
+    series: Sequence[str] = DEFAULT_SERIES,
+    *,
+    tarball: Path = DEFAULT_TARBALL,
+    root: Path | None = None,
+) -> Path:
+    """Return the default tree, unpacking and committing it (and applying ``series``) if needed.
+
+    The directory name encodes the series, so the plain and patched trees live side by side.
+    """
+    base = (root or cache_root()) / "trees"
+    base.mkdir(parents=True, exist_ok=True)
+    name = DEFAULT_NAME + "".join(f"+{s}" for s in series)
+    tree = base / name
+    stamp = tree / ".git" / "pgo-orch-ready"
+    if stamp.exists():
+        return tree
+    if not tarball.exists():
+        raise ToolMissing(str(tarball), "apt-get install -y linux-source-6.1")
+    with open(base / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return tree
+        tmp = base / f".{name}.partial"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        _log(f"unpacking {tarball} into {tree} (once)")
+        proc.run(["tar", "-xf", str(tarball), "-C", str(tmp), "--strip-components=1"], timeout=1800)
+        if not (tmp / "Makefile").exists():
+            raise InfraError(f"{tarball} did not unpack to a kernel tree", reason="bad-tarball")
+        git(tmp, "init", "-q")
+        git(tmp, "config", "core.autocrlf", "false")
+        git(tmp, "config", "gc.auto", "0")
+        # -f: Debian's .gitignore ignores everything at the top level of the tarball
+        git(tmp, "add", "-A", "-f", timeout=1800)
+        git(tmp, "commit", "-q", "-m", f"Linux {_kernel_version(tmp)} (Debian {tarball.name})")
+        for s in series:
+            patches = series_patches(s)
+            if not patches:
+                raise InfraError(
+                    f"patch series {s} has no patches in {KERNEL_PATCHES / s}",
+                    reason="missing-series",
+                )
+            _log(f"applying series {s} ({len(patches)} patches)")
+            git(tmp, "am", "-q", "--committer-date-is-author-date", *map(str, patches))
+        tmp.rename(tree)
+        stamp.write_text(git(tree, "rev-parse", "HEAD"))
+    return tree
+
+
+def _kernel_version(tree: Path) -> str:
+    fields: dict[str, str] = {}
+    for line in (tree / "Makefile").read_text(errors="replace").splitlines()[:6]:
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return ".".join(
+        x for x in (fields.get("VERSION"), fields.get("PATCHLEVEL"), fields.get("SUBLEVEL")) if x
+    )

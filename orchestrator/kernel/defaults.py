@@ -1,0 +1,28 @@
+"""What ``pgo-orch build`` uses when the user names no tree or no fragments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.kernel.default_tree import ensure_default_tree, series_patches
+from orchestrator.paths import KERNEL_CONFIGS
+
+#: Patch series applied to Debian's linux-source-6.1 to make the default tree, in order.
+PGO_SERIES = "pgo-clang"
+
+
+def default_series() -> tuple[str, ...]:
+    """The PGO series when kernel-patches/ carries it, else none (plain 6.1)."""
+    return (PGO_SERIES,) if series_patches(PGO_SERIES) else ()
+
+
+def default_fragments() -> list[str]:
+    """base + debug-atomic-sleep, and pgo-clang when the PGO series is available."""
+    frags = ["base", "debug-atomic-sleep"]
+    if default_series() and (KERNEL_CONFIGS / "pgo-clang").is_file():
+        frags.append("pgo-clang")
+    return frags
+
+
+def default_tree() -> Path:
+    return ensure_default_tree(default_series())

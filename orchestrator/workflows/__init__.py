@@ -1,0 +1,1 @@
+"""pgo-orch workflows package."""

@@ -1,0 +1,1 @@
+int driver(void) { return 1; }
