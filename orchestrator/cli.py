@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from orchestrator.errors import ExitCode, PgoOrchError
@@ -13,6 +16,8 @@ from orchestrator.errors import ExitCode, PgoOrchError
 #: sets ``func`` (``Callable[[argparse.Namespace], int]``) as the parser default.
 SUBCOMMAND_MODULES = [
     "orchestrator.commands.build",
+    "orchestrator.commands.boot",
+    "orchestrator.commands.doctor",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -32,7 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from orchestrator.vm.machine import kill_all
+
+    atexit.register(kill_all)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.func

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.kernel.symbols import SystemMap
+from orchestrator.vm import forensics
+
+REGS = """CPU#0
+RAX=0000000000000000 RBX=ffff888003c1a000 RCX=0000000000000001 RDX=0000000000000000
+RSI=0000000000000246 RDI=ffffffff82a1c3c0 RBP=ffffc90000013d10 RSP=ffffc90000013cf0
+R8 =0000000000000000 R9 =0000000000000000 R10=0000000000000000 R11=0000000000000000
+R12=0000000000000000 R13=0000000000000000 R14=0000000000000000 R15=0000000000000000
+RIP=ffffffff81a2b3c4 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0
+CPU#1
+RAX=0000000000000000 RBX=0000000000000000 RCX=0000000000000000 RDX=0000000000000000
+RBP=0000000000000000 RSP=00007ffc1a2b3c40
+RIP=0000000000401000 RFL=00000202 [-------] CPL=3 II=0 A20=1 SMM=0 HLT=1
+"""
+
+
+def test_parse_registers_per_cpu() -> None:
+    cpus = forensics.parse_registers(REGS)
+    assert [c["CPU"] for c in cpus] == ["0", "1"]
+    assert cpus[0]["RIP"] == "ffffffff81a2b3c4" and cpus[0]["RSP"] == "ffffc90000013cf0"
+    assert cpus[0]["CPL"] == "0" and cpus[1]["CPL"] == "3" and cpus[1].get("HLT") == "1"
+    assert cpus[0]["R8"] == "0000000000000000"
+
+
+def test_system_map_lookup(tmp_path: Path) -> None:
+    m = tmp_path / "System.map"
+    m.write_text("ffffffff81000000 T _stext\nffffffff81000000 T startup_64\n"
+                 "ffffffff81a2b300 t native_queued_spin_lock_slowpath\n"
+                 "ffffffff81a2b400 T prf_open\nffffffff82000000 T _etext\n"
+                 "ffffffff82a1c3c0 D pgo_lock\n")
+    smap = SystemMap(m)
+    assert smap.describe(0xFFFFFFFF81A2B3C4) == "native_queued_spin_lock_slowpath+0xc4"
+    assert smap.lookup(0xFFFFFFFF82A1C3C0) is None  # data, not text
+    assert smap.is_text(0xFFFFFFFF81A2B410) and not smap.is_text(0x401000)
+
+
+def test_summary_names_spinning_function() -> None:
+    st = forensics.CpuState(0, "0x1", "0x2", "0x3", 0, False, [
+        forensics.Frame("0x1", "native_queued_spin_lock_slowpath+0xc4", None, "rip"),
+        forensics.Frame("0x2", "_raw_spin_lock_irqsave+0x40", None, "frame-pointer"),
+        forensics.Frame("0x3", "prf_open+0x5c", None, "frame-pointer")])
+    user = forensics.CpuState(1, "0x4", "0x5", "0x6", 3, False)
+    text = forensics._summarize([st, user])
+    assert "CPU#0 spinning in native_queued_spin_lock_slowpath, called from " \
+           "_raw_spin_lock_irqsave <- prf_open" in text
+    assert "CPU#1 in user space" in text

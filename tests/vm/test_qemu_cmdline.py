@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import InvalidInput
+from orchestrator.vm import qemu
+
+
+def _spec(**kw: object) -> qemu.MachineSpec:
+    spec = qemu.MachineSpec(kernel=Path("/k/vmlinux"), initrd=Path("/r/initrd.gz"), ssh_port=2222)
+    for k, v in kw.items():
+        setattr(spec, k, v)
+    return spec
+
+
+def test_q35_paused_with_qmp_pvpanic_and_local_port() -> None:
+    argv = qemu.command_line(_spec(), Path("/tmp/q.sock"))
+    joined = " ".join(argv)
+    assert argv[:5] == ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg"]
+    assert "-S" in argv and "-no-reboot" in argv
+    assert "hostfwd=tcp:127.0.0.1:2222-:22" in joined
+    assert "socket,id=qmp0,path=/tmp/q.sock,server=on,wait=off" in joined
+    assert "pvpanic-pci" in argv and "panic=pause" in argv
+    assert argv[argv.index("-kernel") + 1] == "/k/vmlinux"
+    assert "console=ttyS0" in argv[argv.index("-append") + 1]
+
+
+def test_kvm_uses_host_cpu() -> None:
+    argv = qemu.command_line(_spec(accel="kvm"), Path("/tmp/q.sock"))
+    assert argv[argv.index("-cpu") + 1] == "host"
+
+
+@pytest.mark.parametrize("field,value", [("accel", "auto"), ("cpus", 0), ("memory_mb", 64),
+                                         ("cmdline_extra", ["a\nb"])])
+def test_invalid_spec(field: str, value: object) -> None:
+    with pytest.raises(InvalidInput):
+        qemu.command_line(_spec(**{field: value}), Path("/tmp/q.sock"))
+
+
+def test_pvh_detection(tmp_path: Path) -> None:
+    cfg = tmp_path / "config"
+    cfg.write_text("CONFIG_X=y\nCONFIG_PVH=y\n")
+    assert qemu.is_pvh_capable(cfg)
+    cfg.write_text("# CONFIG_PVH is not set\n")
+    assert not qemu.is_pvh_capable(cfg)
+    assert not qemu.is_pvh_capable(None)
+
+
+def test_free_port_is_bindable() -> None:
+    import socket
+
+    port = qemu.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
