@@ -18,6 +18,8 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.build",
     "orchestrator.commands.boot",
     "orchestrator.commands.doctor",
+    "orchestrator.commands.run",
+    "orchestrator.commands.detect",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

@@ -11,6 +11,7 @@ throughout.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -113,8 +114,12 @@ def _fail_from_machine(m: Machine, waiting_for: str) -> BootFailure:
                        console=m.console.log_path, detail=err)
 
 
-def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions) -> Guest:
-    """Start a guest and return it with an authenticated SSH session; BootFailure otherwise."""
+def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions,
+         console_listeners: Sequence[Callable[[bytes], None]] = ()) -> Guest:
+    """Start a guest and return it with an authenticated SSH session; BootFailure otherwise.
+
+    ``console_listeners`` get every console chunk from the first byte on (e.g. a detector).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     method = opts.boot_method
     if method == "auto":
@@ -128,6 +133,8 @@ def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions) -> Guest:
     spec = qemu.MachineSpec(kernel=image, initrd=initrd, accel=choice.accel, cpus=opts.cpus,
                             memory_mb=opts.memory_mb, cmdline_extra=list(opts.cmdline_extra))
     machine = Machine(spec, run_dir)
+    for fn in console_listeners:
+        machine.console.add_listener(fn)
     try:
         machine.start()
         if not machine.wait_console(USERSPACE_UP_MARKER, opts.boot_timeout):

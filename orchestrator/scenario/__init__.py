@@ -1,0 +1,1 @@
+"""Scenario files: schema, loader with precise errors, and the runner."""
