@@ -121,7 +121,10 @@ class _Reader:
         if not items:
             return re.compile(r"(?!x)x")
         body = "|".join(f"(?:{item})" for item in items)
-        return re.compile(f"(?:{body})")
+        try:
+            return re.compile(f"(?:{body})")
+        except re.error as exc:
+            raise self.fail(where, f"patterns do not combine: {exc}") from exc
 
     def boolean(self, where: str, value: object) -> bool:
         if not isinstance(value, bool):

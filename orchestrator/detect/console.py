@@ -44,6 +44,21 @@ class ConsoleLine:
     dictionary: bool = False
 
 
+def _caller_at(raw: str, i: int) -> tuple[str | None, int]:
+    """A ``[  T123]`` caller id starting at ``raw[i]`` (or ``raw[i+1]`` after a space)."""
+    if raw.startswith(" [", i):
+        i += 1
+    elif not raw.startswith("[", i):
+        return None, i
+    end = raw.find("]", i, i + 14)
+    if end < 0:
+        return None, i
+    cand = raw[i + 1 : end].strip()
+    if len(cand) > 1 and cand[0] in "TC" and cand[1:].isdigit():
+        return cand, end + 1
+    return None, i
+
+
 def parse_line(raw: str) -> ConsoleLine:
     """Parse one console line (no trailing newline)."""
     if raw.endswith("\r"):
@@ -51,14 +66,23 @@ def parse_line(raw: str) -> ConsoleLine:
     if not raw:
         return ConsoleLine(raw, "", None, None, False)
     first = raw[0]
-    if first == "[" or first == "<":
+    if first == "[":
+        end = raw.find("]", 1, 40)
+        if end > 0:
+            text = raw[1:end]
+            if "." in text and text.strip().replace(".", "", 1).isdigit():
+                caller, i = _caller_at(raw, end + 1)
+                if raw.startswith(" ", i):
+                    i += 1
+                return ConsoleLine(raw, raw[i:], float(text), caller, True)
+        m = _DMESG_T_RE.match(raw)
+        if m is not None:
+            return ConsoleLine(raw, raw[m.end() :], None, None, True)
+    elif first == "<":
         m = _PRINTK_RE.match(raw)
         if m is not None:
             caller = m.group("c1") or m.group("c2")
             return ConsoleLine(raw, raw[m.end() :], float(m.group("ts")), caller, True)
-        m = _DMESG_T_RE.match(raw)
-        if m is not None:
-            return ConsoleLine(raw, raw[m.end() :], None, None, True)
     elif first.isdigit():
         m = _KMSG_RE.match(raw)
         if m is not None:

@@ -41,6 +41,7 @@ __all__ = ["Detector", "Finding", "dedup", "detect_text"]
 
 MAX_LINE = 64 * 1024
 STALE_LINES = 2000
+CLOSED_STALE_LINES = 40
 CAUSE_LINES = 5000
 MAX_OPEN = 64
 
@@ -62,6 +63,7 @@ class Finding:
     count: int = 1
     cause: str | None = None
     class_id: str = ""
+    line: int = 0  # line number of the header in the stream (1-based)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -75,6 +77,7 @@ class Finding:
             "last_time": self.last_time,
             "count": self.count,
             "cause": self.cause,
+            "line": self.line,
             "frames": [f.to_json() for f in self.frames],
             "report": self.report,
         }
@@ -98,6 +101,7 @@ class _Report:
     pending_close: bool = False
     trace_done: bool = False
     cross_cpu: bool = False
+    fatal: bool = False
     cause_ref: _Report | None = None
     finding: Finding | None = None
 
@@ -135,13 +139,19 @@ class Detector:
             for kw in rc.keywords:
                 keywords.setdefault(kw, []).append(idx)
         self._kw_classes = [(kw, idxs) for kw, idxs in keywords.items()]
-        upper = [kw for kw in keywords if not kw[0].islower()]
-        self._lower = [kw for kw in keywords if kw[0].islower()]
+        # the prefilter only needs keywords that do not contain another keyword
+        minimal = [k for k in keywords if not any(o != k and o in k for o in keywords)]
+        upper = [kw for kw in minimal if not kw[0].islower()]
+        self._lower = [kw for kw in minimal if kw[0].islower()]
         alt = "|".join(re.escape(k) for k in sorted(upper, key=len, reverse=True))
         self._upper_re = re.compile(alt) if alt else None
-        self._kw_re = re.compile(
-            "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
-        )
+        low = "|".join(re.escape(k) for k in self._lower)
+        self._lower_re = re.compile(low) if low else None
+
+    def _has_keyword(self, msg: str) -> bool:
+        if self._upper_re is not None and self._upper_re.search(msg) is not None:
+            return True
+        return self._lower_re is not None and self._lower_re.search(msg) is not None
 
     # ------------------------------------------------------------------ public API
     def feed(self, data: bytes, now: float | None = None) -> list[Finding]:
@@ -287,19 +297,21 @@ class Detector:
         if rep is not None and self._continue(rep, cl):
             self._check_stale()
             return
-        if self._kw_re.search(cl.msg) is not None:
+        if self._has_keyword(cl.msg):
             hm = self._header(cl.msg)
             if hm is not None:
                 self._start(hm[0], hm[1], cl)
-        if self._open and (self._seq & 127) == 0:
+        if self._open and (self._seq & 15) == 0:
             self._check_stale()
 
     def _check_stale(self) -> None:
-        if (self._seq & 127) != 0:
+        """Finalize reports that stopped receiving lines (checked every 16 lines)."""
+        if (self._seq & 15) != 0:
             return
         for rep in list(self._open.values()):
-            if self._seq - rep.last_seq > STALE_LINES:
-                self._finalize(rep, "stale")
+            idle = self._seq - rep.last_seq
+            if idle > STALE_LINES or (rep.pending_close and idle > CLOSED_STALE_LINES):
+                self._finalize(rep, "stale" if not rep.pending_close else "trace-close")
 
     def _is_end(self, rc: ReportClass, msg: str) -> bool:
         if self._cat.end.search(msg):
@@ -320,7 +332,7 @@ class Detector:
                 rep.add(cl, self._seq)
                 self._finalize(rep, "end")
                 return True
-            elif cat.trailer.search(msg) and self._kw_re.search(msg) is None:
+            elif cat.trailer.search(msg) and not self._has_keyword(msg):
                 rep.add(cl, self._seq)
                 return True
             else:
@@ -330,7 +342,7 @@ class Detector:
             rep.add(cl, self._seq)
             self._finalize(rep, "end")
             return True
-        if self._kw_re.search(msg) is not None:
+        if self._has_keyword(msg):
             hm = self._header(msg)
             if hm is not None:
                 hrc = hm[0]
@@ -338,6 +350,8 @@ class Detector:
                 if not absorb:
                     self._finalize(rep, "next-header")
                     return False
+                if hrc.fatal:
+                    rep.fatal = True
         if rc.body is not None and not rc.body.search(msg):
             self._finalize(rep, "body")
             return False
@@ -378,7 +392,7 @@ class Detector:
             oldest = min(self._open.values(), key=lambda r: r.last_seq)
             self._finalize(oldest, "stale")
         rep = _Report(rc=rc, key=cl.caller, header=m, seq=self._seq, first_ts=cl.ts,
-                      start_wall=self._now)  # fmt: skip
+                      start_wall=self._now, fatal=rc.fatal)  # fmt: skip
         if rc.cause:
             for prev in reversed(self._recent):
                 if not prev.rc.cause and self._seq - prev.last_seq <= CAUSE_LINES:
@@ -428,12 +442,13 @@ class Detector:
             frames=tr.frames,
             guilty=tr.guilty,
             corrupted=corrupted,
-            fatal=rc.fatal,
+            fatal=rep.fatal,
             caller=rep.key,
             first_time=rep.first_ts,
             last_time=rep.last_ts if rep.last_ts is not None else rep.first_ts,
             cause=cause,
             class_id=rc.id,
+            line=rep.seq,
         )
 
 
@@ -447,7 +462,7 @@ def dedup(findings: Iterable[Finding]) -> list[Finding]:
                 klass=f.klass, title=f.title, report=f.report, frames=list(f.frames),
                 guilty=f.guilty, corrupted=f.corrupted, fatal=f.fatal, caller=f.caller,
                 first_time=f.first_time, last_time=f.last_time, count=f.count, cause=f.cause,
-                class_id=f.class_id,
+                class_id=f.class_id, line=f.line,
             )  # fmt: skip
             continue
         seen.count += f.count
@@ -468,4 +483,5 @@ def detect_text(text: str, catalogue: Catalogue | None = None) -> list[Finding]:
     det = Detector(catalogue)
     found = det.feed_text(text)
     found += det.close()
+    found.sort(key=lambda f: f.line)
     return dedup(found)

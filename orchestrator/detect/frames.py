@@ -55,6 +55,8 @@ class Frame:
     reliable: bool
     raw: str
     address: int | None = None
+    source: str | None = None  # file:line, set by symbolize.py
+    inlined: list[str] | None = None  # outer inlined locations, set by symbolize.py
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -64,6 +66,8 @@ class Frame:
             "reliable": self.reliable,
             "raw": self.raw,
             "address": self.address,
+            "source": self.source,
+            "inlined": self.inlined,
         }
 
 

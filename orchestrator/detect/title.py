@@ -50,6 +50,7 @@ __all__ = ["CORRUPTED_MARKER", "TitleResult", "build_title", "sanitize_text"]
 CORRUPTED_MARKER = " (corrupted)"
 
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+_SAN_KEYVAL_RE = re.compile(r"\b[\w-]+=\s*(?:0x[0-9a-fA-F]+|-?\d+)\b")
 _SAN_OFFSET_RE = re.compile(r"\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+")
 _SAN_HEX_RE = re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b")
 _SAN_NUM_RE = re.compile(r"(?<![A-Za-z_])-?\d+(?:\.\d+)?")
@@ -58,6 +59,7 @@ _SPACES_RE = re.compile(r"\s{2,}")
 
 def sanitize_text(text: str) -> str:
     """Remove numbers, addresses and offsets from free text."""
+    text = _SAN_KEYVAL_RE.sub("", text)
     text = _SAN_OFFSET_RE.sub("", text)
     text = _SAN_HEX_RE.sub("", text)
     text = _SAN_NUM_RE.sub("", text)
@@ -202,10 +204,14 @@ def build_title(
     if rc.use_header_func and header_func:
         hf = _source_frames("header", rc, cat, msgs, header_func)
         guilty = hf[0].func if hf else None
+    stack_found = False
     for sources in (rc.stack, rc.stack_fallback):
         cand: list[Frame] = []
         for src in sources:
-            cand.extend(_source_frames(src, rc, cat, msgs, header_func))
+            got = _source_frames(src, rc, cat, msgs, header_func)
+            if src != "header" and any(f.reliable for f in got):
+                stack_found = True
+            cand.extend(got)
         if not frames:
             frames = cand
         if guilty is None:
@@ -239,5 +245,5 @@ def build_title(
         title = title.replace(" in \x00", "").replace(" \x00", "").replace("\x00", "")
         title = _SPACES_RE.sub(" ", title).strip().rstrip(":").rstrip()
         title += CORRUPTED_MARKER
-    has_frames = any(f.reliable for f in frames) or bool(trace_frames)
-    return TitleResult(title, guilty, frames, trace_found and has_frames, missing)
+    has_trace = (trace_found and bool(trace_frames)) or stack_found
+    return TitleResult(title, guilty, frames, has_trace, missing)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def write_all(result: RunResult) -> None:
-    from orchestrator.report import html, junit, jsonreport, reproducer
+    from orchestrator.report import html, jsonreport, junit, reproducer
 
     jsonreport.write(result)
     junit.write(result)

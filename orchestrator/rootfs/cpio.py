@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import IO
 
 MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
@@ -93,7 +94,7 @@ def _header(entry: CpioEntry, ino: int, name: bytes) -> bytes:
 class CpioWriter:
     """Streams newc members into a binary file object. Call ``close()`` to write the trailer."""
 
-    def __init__(self, out: io.BufferedIOBase | io.BytesIO, *, mtime: int = 0) -> None:
+    def __init__(self, out: IO[bytes], *, mtime: int = 0) -> None:
         self._out = out
         self._mtime = mtime
         self._ino = 0x2000  # any fixed start; unique per member so no false hard links

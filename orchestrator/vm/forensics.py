@@ -10,6 +10,7 @@ hang.txt in the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import struct
@@ -113,10 +114,8 @@ def collect(qmp: Qmp, system_map: Path, vmlinux: Path | None, out_dir: Path,
             *, max_scan: int = 24) -> HangReport:
     """Pause the guest, read every vCPU, write hang.json and hang.txt, return the report."""
     smap = SystemMap(system_map)
-    try:
+    with contextlib.suppress(QmpError):
         qmp.execute("stop", timeout=5.0)
-    except QmpError:
-        pass
     regs = parse_registers(qmp.hmp("info registers -a", timeout=15.0))
     sym: Symbolizer | None = None
     if vmlinux is not None and vmlinux.exists():

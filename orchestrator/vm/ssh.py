@@ -44,6 +44,8 @@ from orchestrator.errors import InfraError
 OutputCallback = Callable[[bytes], None]
 
 _CHUNK = 32768
+#: after a timeout, how long to wait for the server to confirm the killed command is gone
+_KILL_GRACE = 2.0
 
 # --- errors ----------------------------------------------------------------------------------
 
@@ -224,26 +226,29 @@ def _handshake(
 ) -> paramiko.Transport:
     """Banner line and key exchange on a connected socket that already has data waiting."""
     transport = paramiko.Transport(sock)
-    transport.banner_timeout = banner_timeout
-    transport.handshake_timeout = handshake_timeout
+    # paramiko's own limits sit behind ours, so the deadlines below decide and classify
+    transport.banner_timeout = banner_timeout + 1.0
+    transport.handshake_timeout = banner_timeout + handshake_timeout + 1.0
     transport.auth_timeout = auth_timeout
     done = threading.Event()
     start = time.monotonic()
+    banner_at: float | None = None
     transport.start_client(event=done)
     try:
         while True:
             done.wait(0.02)
-            elapsed = time.monotonic() - start
-            got_banner = bool(transport.remote_version)
+            now = time.monotonic()
+            if banner_at is None and transport.remote_version:
+                banner_at = now
             if not transport.is_active():
                 raise _classify_handshake_failure(transport, host, port, banner_timeout)
             if done.is_set():
                 return transport
-            if not got_banner and elapsed > banner_timeout:
+            if banner_at is None and now - start > banner_timeout:
                 raise SshBannerTimeout(
                     f"no complete SSH banner within {banner_timeout:.1f}s", host=host, port=port
                 )
-            if got_banner and elapsed > banner_timeout + handshake_timeout:
+            if banner_at is not None and now - banner_at > handshake_timeout:
                 raise SshHandshakeTimeout(
                     f"key exchange not finished within {handshake_timeout:.1f}s "
                     f"(server {transport.remote_version})",
@@ -511,8 +516,14 @@ class SshSession:
                     continue
                 if chan.exit_status_ready() and (chan.eof_received or chan.closed):
                     status = chan.exit_status
-                    return result(status if status >= 0 else None, False)
-                if chan.closed or not self._transport.is_active():
+                    if status >= 0:
+                        return result(status, False)
+                    # Closed without an exit status: killed by a signal (paramiko ignores
+                    # "exit-signal"), or the whole connection died. paramiko closes the
+                    # channels a moment before it marks the transport inactive.
+                    settle = time.monotonic() + 0.3
+                    while self._transport.is_active() and time.monotonic() < settle:
+                        time.sleep(0.01)
                     if self._transport.is_active():
                         return result(None, False)
                     raise SshDisconnected(
@@ -521,10 +532,22 @@ class SshSession:
                         host=self.host,
                         port=self.port,
                     )
+                if not self._transport.is_active():
+                    raise SshDisconnected(
+                        f"connection lost while running {command!r}",
+                        partial=result(None, False),
+                        host=self.host,
+                        port=self.port,
+                    )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    timed_out = result(None, True)
                     self._send_signal(chan, "KILL")
-                    return result(None, True)
+                    # Let the server reap the process while the channel still exists:
+                    # dropbear hands an exit it cannot match to a channel to the *next*
+                    # session channel, which then closes at once.
+                    chan.status_event.wait(_KILL_GRACE)
+                    return timed_out
                 wait = min(remaining, 0.05)
                 if chan.eof_received:
                     # the pipe stays readable after EOF: wait on the exit status instead
@@ -687,7 +710,7 @@ class SshSession:
                 import tty
 
                 old_attrs = termios.tcgetattr(in_fd)
-                tty.setraw(in_fd)
+                tty.setraw(in_fd, termios.TCSADRAIN)  # TCSAFLUSH would drop typeahead
 
                 def on_winch(_sig: int, _frame: FrameType | None) -> None:
                     c, r = _terminal_size(in_fd)

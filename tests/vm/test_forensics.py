@@ -28,10 +28,12 @@ def test_parse_registers_per_cpu() -> None:
 
 def test_system_map_lookup(tmp_path: Path) -> None:
     m = tmp_path / "System.map"
-    m.write_text("ffffffff81000000 T _stext\nffffffff81000000 T startup_64\n"
-                 "ffffffff81a2b300 t native_queued_spin_lock_slowpath\n"
-                 "ffffffff81a2b400 T prf_open\nffffffff82000000 T _etext\n"
-                 "ffffffff82a1c3c0 D pgo_lock\n")
+    m.write_text(
+        "ffffffff81000000 T _stext\nffffffff81000000 T startup_64\n"
+        "ffffffff81a2b300 t native_queued_spin_lock_slowpath\n"
+        "ffffffff81a2b400 T prf_open\nffffffff82000000 T _etext\n"
+        "ffffffff82a1c3c0 D pgo_lock\n"
+    )
     smap = SystemMap(m)
     assert smap.describe(0xFFFFFFFF81A2B3C4) == "native_queued_spin_lock_slowpath+0xc4"
     assert smap.lookup(0xFFFFFFFF82A1C3C0) is None  # data, not text
@@ -39,12 +41,23 @@ def test_system_map_lookup(tmp_path: Path) -> None:
 
 
 def test_summary_names_spinning_function() -> None:
-    st = forensics.CpuState(0, "0x1", "0x2", "0x3", 0, False, [
-        forensics.Frame("0x1", "native_queued_spin_lock_slowpath+0xc4", None, "rip"),
-        forensics.Frame("0x2", "_raw_spin_lock_irqsave+0x40", None, "frame-pointer"),
-        forensics.Frame("0x3", "prf_open+0x5c", None, "frame-pointer")])
+    st = forensics.CpuState(
+        0,
+        "0x1",
+        "0x2",
+        "0x3",
+        0,
+        False,
+        [
+            forensics.Frame("0x1", "native_queued_spin_lock_slowpath+0xc4", None, "rip"),
+            forensics.Frame("0x2", "_raw_spin_lock_irqsave+0x40", None, "frame-pointer"),
+            forensics.Frame("0x3", "prf_open+0x5c", None, "frame-pointer"),
+        ],
+    )
     user = forensics.CpuState(1, "0x4", "0x5", "0x6", 3, False)
     text = forensics._summarize([st, user])
-    assert "CPU#0 spinning in native_queued_spin_lock_slowpath, called from " \
-           "_raw_spin_lock_irqsave <- prf_open" in text
+    assert (
+        "CPU#0 spinning in native_queued_spin_lock_slowpath, called from "
+        "_raw_spin_lock_irqsave <- prf_open" in text
+    )
     assert "CPU#1 in user space" in text

@@ -32,8 +32,9 @@ def test_kvm_uses_host_cpu() -> None:
     assert argv[argv.index("-cpu") + 1] == "host"
 
 
-@pytest.mark.parametrize("field,value", [("accel", "auto"), ("cpus", 0), ("memory_mb", 64),
-                                         ("cmdline_extra", ["a\nb"])])
+@pytest.mark.parametrize(
+    "field,value", [("accel", "auto"), ("cpus", 0), ("memory_mb", 64), ("cmdline_extra", ["a\nb"])]
+)
 def test_invalid_spec(field: str, value: object) -> None:
     with pytest.raises(InvalidInput):
         qemu.command_line(_spec(**{field: value}), Path("/tmp/q.sock"))

@@ -6,7 +6,9 @@ import sys
 
 def parse_kconfig(path):
     syms, cur = {}, None
-    for line in open(path):
+    with open(path) as f:
+        lines = f.readlines()
+    for line in lines:
         s = line.strip()
         if s.startswith("config "):
             cur = s.split()[1]
@@ -25,7 +27,9 @@ def parse_kconfig(path):
 def read(path):
     vals = {}
     try:
-        for line in open(path):
+        with open(path) as f:
+            lines = f.readlines()
+        for line in lines:
             m = re.match(r"^CONFIG_(\w+)=(.*)$", line.strip())
             if m:
                 vals[m.group(1)] = m.group(2)

@@ -1,0 +1,94 @@
+"""Optional symbolization of frames against a vmlinux.
+
+``func+0xOFF/0xSIZE`` frames are turned into addresses with the ``nm -S`` symbol table
+(a function name can exist several times; the symbol whose size matches wins), then ONE
+``llvm-symbolizer`` process per run (``--obj vmlinux --inlining``, addresses on stdin)
+resolves them.  ``Frame.address`` gets the address and ``Frame.source`` ``file:line`` (the
+innermost inlined location; the others go to ``Frame.inlined``).
+Frames of modules (``[mod]``) are not symbolized.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from orchestrator.detect.detector import Finding
+from orchestrator.detect.frames import Frame
+from orchestrator.errors import InfraError, ToolMissing
+
+__all__ = ["read_symbols", "symbolize_findings"]
+
+SYMBOLIZERS = ("llvm-symbolizer-14", "llvm-symbolizer")
+
+
+def read_symbols(vmlinux: Path) -> dict[str, list[tuple[int, int]]]:
+    """``name -> [(address, size)]`` for text symbols of ``vmlinux``."""
+    nm = shutil.which("nm") or shutil.which("llvm-nm")
+    if nm is None:
+        raise ToolMissing("nm", "apt-get install binutils")
+    proc = subprocess.run([nm, "-S", "--defined-only", str(vmlinux)], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise InfraError(f"nm failed on {vmlinux}: {proc.stderr.strip()}", reason="nm-failed")
+    out: dict[str, list[tuple[int, int]]] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tTwW":
+            try:
+                out.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
+            except ValueError:
+                continue
+    return out
+
+
+def _frame_pc(frame: Frame, symbols: dict[str, list[tuple[int, int]]], is_rip: bool) -> int | None:
+    if frame.module or frame.offset is None:
+        return None
+    entries = symbols.get(frame.func)
+    if not entries:
+        return None
+    off_s, _, size_s = frame.offset.partition("/")
+    try:
+        off, size = int(off_s, 16), int(size_s, 16)
+    except ValueError:
+        return None
+    start = entries[0][0]
+    for addr, sz in entries:
+        if sz == size:
+            start = addr
+            break
+    pc = start + off
+    return pc if is_rip else pc - 1
+
+
+def symbolize_findings(findings: Iterable[Finding], vmlinux: Path) -> None:
+    """Annotate the frames of ``findings`` in place."""
+    tool = next((t for t in SYMBOLIZERS if shutil.which(t)), None)
+    if tool is None:
+        raise ToolMissing("llvm-symbolizer", "apt-get install llvm")
+    symbols = read_symbols(vmlinux)
+    todo: list[tuple[Frame, int]] = []
+    for f in findings:
+        for fr in f.frames:
+            pc = _frame_pc(fr, symbols, "RIP:" in fr.raw)
+            if pc is not None:
+                todo.append((fr, pc))
+    if not todo:
+        return
+    stdin = "".join(f"0x{pc:x}\n" for _, pc in todo)
+    proc = subprocess.run([tool, f"--obj={vmlinux}", "--inlining", "--functions=linkage"],
+                          input=stdin, capture_output=True, text=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise InfraError(f"{tool} failed: {proc.stderr.strip()}", reason="symbolizer-failed")
+    blocks = proc.stdout.strip("\n").split("\n\n")
+    for (fr, pc), block in zip(todo, blocks, strict=False):
+        lines = [ln for ln in block.splitlines() if ln.strip()]
+        locs = [lines[i + 1] for i in range(0, len(lines) - 1, 2)]
+        locs = [loc.rsplit(":", 1)[0] if loc.count(":") >= 2 else loc for loc in locs]
+        fr.address = pc
+        if locs and not locs[0].startswith("??"):
+            fr.source = locs[0]
+            fr.inlined = locs[1:]
