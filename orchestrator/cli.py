@@ -8,6 +8,7 @@ import importlib
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 
 from orchestrator.errors import ExitCode, PgoOrchError
@@ -59,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("pgo-orch: interrupted", file=sys.stderr)
+        return int(ExitCode.INFRA)
+    except Exception:  # a bug in pgo-orch is an infrastructure error, never "kernel problem"
+        traceback.print_exc()
+        print("pgo-orch: internal error (a bug in pgo-orch); exit 2", file=sys.stderr)
         return int(ExitCode.INFRA)
 
 

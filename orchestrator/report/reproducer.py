@@ -1,48 +1,58 @@
-"""reproducer.sh beside every run: reruns exactly this scenario on exactly this kernel."""
+"""reproducer.sh beside every run: reruns this scenario on the same tree, commit and options."""
 
 from __future__ import annotations
 
+import json
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from orchestrator.workflows.run import RunResult
 
 
+def _metadata(result: RunResult) -> dict[str, object]:
+    meta = result.kernel.get("metadata")
+    if not meta:
+        return {}
+    try:
+        data: dict[str, object] = json.loads(Path(str(meta)).read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
 def write(result: RunResult) -> None:
     q = shlex.quote
+    meta = _metadata(result)
     lines = [
         "#!/bin/sh",
-        f"# Reruns scenario {result.scenario.name} (verdict here: {result.verdict}).",
+        f"# Reruns scenario {q(result.scenario.name)} (verdict here: {result.verdict}).",
         "# Usage: reproducer.sh [OUT]   (default: a new runs/ directory)",
         "set -eu",
         'HERE=$(cd "$(dirname "$0")" && pwd)',
     ]
-    meta = result.kernel.get("metadata")
     args = ['"$HERE/scenario.toml"']
-    if meta:
-        lines.append(f"# kernel: {q(str(meta))}")
-    tree_path = _tree(result)
-    if tree_path:
-        args.append(f"--tree {q(tree_path)}")
+    tree = meta.get("tree")
+    if tree:
+        args.append(f"--tree {q(str(tree))}")
+        commit = meta.get("commit")
+        if commit:
+            lines += [
+                f"want={q(str(commit))}",
+                f"have=$(git -C {q(str(tree))} rev-parse HEAD 2>/dev/null || echo none)",
+                'if [ "$have" != "$want" ]; then',
+                '    echo "warning: the tree is at $have; this run used $want" >&2',
+                "fi",
+            ]
+    for opt in result.options.extra_options:
+        args.append(f"-K {q(opt)}")
+    if result.options.accel:
+        args.append(f"--accel {q(result.options.accel)}")
     lines += [
-        'OUT_ARGS=""',
-        'if [ $# -ge 1 ]; then OUT_ARGS="--out $1"; fi',
-        f"# shellcheck disable=SC2086\nexec pgo-orch run {' '.join(args)} $OUT_ARGS",
+        'if [ $# -ge 1 ]; then set -- --out "$1"; fi',
+        f'exec pgo-orch run {" ".join(args)} "$@"',
     ]
     path = result.run_dir / "reproducer.sh"
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o755)
-
-
-def _tree(result: RunResult) -> str | None:
-    import json
-    from pathlib import Path
-
-    meta = result.kernel.get("metadata")
-    if not meta:
-        return None
-    try:
-        return str(json.loads(Path(str(meta)).read_text())["tree"])
-    except (OSError, ValueError, KeyError):
-        return None

@@ -10,6 +10,7 @@ throughout.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,16 +78,29 @@ class Guest:
             ui.say("vm", f"hang forensics failed: {exc}")
             return None
 
-    def close(self) -> None:
+    def poweroff(self) -> None:
+        """Ask the guest to power off (ACPI S5) over SSH; the machine sees SHUTDOWN quickly.
+
+        Our initramfs runs no acpid, so QMP system_powerdown alone would wait for nothing.
+        """
+        if self.machine.alive() and self.ssh.is_active():
+            with contextlib.suppress(Exception):
+                self.ssh.run(["poweroff", "-f"], timeout=1.0)
         self.ssh.close()
-        self.machine.stop()
+
+    def close(self) -> None:
+        self.poweroff()
+        self.machine.stop(powerdown_timeout=1.0)
 
     def __enter__(self) -> Guest:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.ssh.close()
+        if et is None or issubclass(et, Exception):
+            self.poweroff()
+        else:
+            self.ssh.close()
         self.machine.__exit__(et, ev, tb)
 
 

@@ -65,7 +65,7 @@ class Timings:
                 "ssh_ready_s": r(self.ssh_ready)}
 
 
-@dataclass
+@dataclass(eq=False)
 class Machine:
     spec: qemu.MachineSpec
     run_dir: Path

@@ -10,7 +10,7 @@ from orchestrator.errors import InvalidInput
 
 QEMU = "qemu-system-x86_64"
 #: kernel command line every guest gets; the scenario may add to it
-BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on"
+BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on random.trust_cpu=on"
 
 
 @dataclass

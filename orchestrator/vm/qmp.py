@@ -111,7 +111,13 @@ class Qmp:
         if self._closed:
             return
         self._closed = True
+        if self._event_task is not None:
+            self._event_task.cancel()
         with contextlib.suppress(Exception):
             self._call(self._client.disconnect(), 2.0)
+        with contextlib.suppress(Exception):
+            self._call(asyncio.sleep(0), 1.0)  # let the cancelled pump task finish
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2.0)
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -65,6 +65,7 @@ class RunResult:
     profile_path: str | None = None
     profiles: list[dict[str, object]] = field(default_factory=list)
     hang: str | None = None
+    options: RunOptions = field(default_factory=RunOptions)
 
     @property
     def exit_code(self) -> int:
@@ -110,7 +111,7 @@ def run_scenario(sc: Scenario, run_dir: Path, opts: RunOptions | None = None,
     """Run ``sc`` into ``run_dir``; returns the result (reports written). Raises only for
     invalid input; infrastructure failures become verdict ``error``."""
     opts = opts or RunOptions()
-    result = RunResult(sc, run_dir)
+    result = RunResult(sc, run_dir, options=opts)
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(sc.path, run_dir / "scenario.toml")
     (run_dir / "scenario.resolved.json").write_text(json.dumps(sc.to_json(), indent=2) + "\n")
