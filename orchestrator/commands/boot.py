@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from orchestrator import ui
 from orchestrator.commands.build import add_build_options, request_from_args
 from orchestrator.errors import ExitCode
 from orchestrator.kernel import build as kbuild
 from orchestrator.rundir import new_run_dir
-from orchestrator.vm import guest as vmguest
-from orchestrator.vm.machine import BootFailure
+
+if TYPE_CHECKING:  # the VM stack (paramiko, qemu.qmp) is imported when a boot starts
+    from orchestrator.vm import guest as vmguest
 
 
 def add_machine_options(p: argparse.ArgumentParser) -> None:
@@ -34,12 +37,16 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
 
 
 def boot_options(args: argparse.Namespace) -> vmguest.BootOptions:
+    from orchestrator.vm import guest as vmguest
+
     return vmguest.BootOptions(accel=args.accel, cpus=args.cpus, memory_mb=args.memory,
                                boot_timeout=args.boot_timeout, ssh_timeout=args.ssh_timeout,
                                cmdline_extra=list(args.cmdline), boot_method=args.boot_method)
 
 
 def kernel_image(result: kbuild.BuildResult) -> vmguest.KernelImage:
+    from orchestrator.vm import guest as vmguest
+
     return vmguest.KernelImage(result.vmlinux, result.bzimage, result.config, result.system_map)
 
 
@@ -59,6 +66,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from orchestrator.vm import guest as vmguest
+    from orchestrator.vm.machine import BootFailure
+
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]

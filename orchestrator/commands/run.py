@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import ui
-from orchestrator.report.jsonreport import summary
 from orchestrator.rundir import new_run_dir
 from orchestrator.scenario import loader
-from orchestrator.workflows.run import RunOptions, run_scenario
 
 
 def register(sub: Any) -> None:
@@ -32,6 +30,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from orchestrator.report.jsonreport import summary
+    from orchestrator.workflows.run import RunOptions, run_scenario
+
     sc = loader.load(args.scenario)
     run_dir = new_run_dir(args.out, f"run-{sc.name}")
     ui.say("run", f"run directory: {run_dir}")

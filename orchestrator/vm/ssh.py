@@ -356,19 +356,28 @@ class SshSession:
 
         ``retry_until`` (a ``time.time()`` wall-clock deadline) retries connection refused,
         reset, closed-before-banner and connect/banner timeouts (a guest still booting) until
-        then; a new attempt starts only before the deadline, and each attempt has the full
-        per-phase timeouts. Protocol, handshake and authentication errors are never retried.
-        The error raised carries ``attempts``.
+        then; a new attempt starts only before the deadline. While retrying, the wait for the
+        server's first byte grows 1s, 2s, 4s... up to ``banner_timeout`` (QEMU's user
+        networking holds a connection open while the guest is not listening yet); the other
+        phases get their full timeouts. Protocol, handshake and authentication errors are never
+        retried. The error raised carries ``attempts``.
         """
         hs_timeout = banner_timeout if handshake_timeout is None else handshake_timeout
         start = time.monotonic()
         attempts = 0
+        silent = 0  # attempts that got TCP but no first byte
         while True:
             attempts += 1
+            # QEMU user networking accepts TCP before the guest listens and then only
+            # re-sends its SYN to the guest with back-off; a fresh connection is quicker.
+            # So while retrying, wait 1s, 2s, 4s... for the first byte, up to banner_timeout.
+            first_byte = banner_timeout
+            if retry_until is not None:
+                first_byte = min(banner_timeout, 2.0**silent)
             try:
                 sock = _tcp_connect(host, port, connect_timeout)
                 try:
-                    _await_first_byte(sock, host, port, banner_timeout)
+                    _await_first_byte(sock, host, port, first_byte)
                     sock.settimeout(None)
                     transport = _handshake(
                         sock, host, port, banner_timeout, hs_timeout, auth_timeout
@@ -383,6 +392,8 @@ class SshSession:
                     raise
             except SshError as e:
                 e.attempts = attempts
+                if isinstance(e, SshBannerTimeout):
+                    silent += 1
                 now = time.time()
                 if retry_until is None or not e.retryable or now >= retry_until:
                     if attempts > 1:

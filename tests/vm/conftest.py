@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,15 +34,21 @@ def image(res: kbuild.BuildResult) -> KernelImage:
     return KernelImage(res.vmlinux, res.bzimage, res.config, res.system_map)
 
 
-def qemu_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True,
-                         check=False).stdout
-    return {int(p) for p in out.split()}
+def qemu_pids(under: Path | None = None) -> set[int]:
+    """QEMU processes (of this test when ``under`` is given: its paths are in the argv)."""
+    out = subprocess.run(["pgrep", "-af", "qemu-system-x86_64"], capture_output=True,
+                         text=True, check=False).stdout
+    pids = set()
+    for line in out.splitlines():
+        pid, _, argv = line.partition(" ")
+        if argv.startswith("qemu-system") and (under is None or str(under) in argv):
+            pids.add(int(pid))
+    return pids
 
 
 @pytest.fixture
-def no_leaked_qemu() -> object:
-    before = qemu_pids()
+def no_leaked_qemu(tmp_path: Path) -> Iterator[None]:
     yield None
-    leaked = qemu_pids() - before
+    time.sleep(0.2)
+    leaked = qemu_pids(tmp_path)
     assert not leaked, f"QEMU processes left behind: {leaked}"

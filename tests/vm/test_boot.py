@@ -98,19 +98,19 @@ def test_qemu_killed_mid_command(default_kernel: kbuild.BuildResult, tmp_path: P
 
 
 def test_ctrl_c_leaves_no_qemu(default_kernel: kbuild.BuildResult, tmp_path: Path) -> None:
-    before = qemu_pids()
+    before = qemu_pids(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "boot", "--out",
                              str(tmp_path / "r"), "--", "sleep", "120"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (qemu_pids() - before):
+    while time.monotonic() < deadline and not (qemu_pids(tmp_path) - before):
         time.sleep(0.2)
-    assert qemu_pids() - before, "QEMU did not start"
+    assert qemu_pids(tmp_path) - before, "QEMU did not start"
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
     proc.wait(30)
     time.sleep(0.5)
-    assert not (qemu_pids() - before)
+    assert not (qemu_pids(tmp_path) - before)
     assert proc.returncode == 2
 
 
