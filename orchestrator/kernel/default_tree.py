@@ -8,6 +8,7 @@ are applied on top as commits (``git am``), so series and bisect work on the res
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 import sys
 from collections.abc import Sequence
@@ -36,14 +37,25 @@ def _log(msg: str) -> None:
     print(f"[tree] {msg}", file=sys.stderr, flush=True)
 
 
-def git(tree: Path, *args: str, timeout: float = 600.0) -> str:
+def git(tree: Path, *args: str, timeout: float = 600.0, check: bool = True) -> str:
     """Run git in ``tree`` with pgo-orch's fixed identity; returns stdout."""
-    return proc.run(["git", "-C", str(tree), *args], env=_GIT_ENV, timeout=timeout).stdout
+    return proc.run(["git", "-C", str(tree), *args], env=_GIT_ENV, timeout=timeout,
+                    check=check).stdout
 
 
 def series_patches(series: str) -> list[Path]:
     """The patch files of one series under kernel-patches/, in order."""
     return sorted((KERNEL_PATCHES / series).glob("*.patch"))
+
+
+def series_digest(series: Sequence[str]) -> str:
+    """A digest over the series names and their patch files' bytes."""
+    h = hashlib.sha256()
+    for name in series:
+        h.update(name.encode() + b"\0")
+        for patch in series_patches(name):
+            h.update(patch.name.encode() + b"\0" + patch.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def ensure_default_tree(
@@ -54,47 +66,70 @@ def ensure_default_tree(
 ) -> Path:
     """Return the default tree, unpacking and committing it (and applying ``series``) if needed.
 
-    The directory name encodes the series, so the plain and patched trees live side by side.
+    The directory name encodes the series names, so the plain and patched trees live side by
+    side. When the series' patches change, the same directory is reset to the base commit
+    (tag ``pgo-orch-base``) and the new series applied, so the build's out directory stays
+    valid and only the files the patches touch are rebuilt.
     """
     base = (root or cache_root()) / "trees"
     base.mkdir(parents=True, exist_ok=True)
     name = DEFAULT_NAME + "".join(f"+{s}" for s in series)
     tree = base / name
     stamp = tree / ".git" / "pgo-orch-ready"
-    if stamp.exists():
+    want = series_digest(series)
+    if _stamp(stamp) == want:
         return tree
-    if not tarball.exists():
+    if not tarball.exists() and not tree.exists():
         raise ToolMissing(str(tarball), "apt-get install -y linux-source-6.1")
     with open(base / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
+        if _stamp(stamp) == want:
             return tree
-        tmp = base / f".{name}.partial"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        _log(f"unpacking {tarball} into {tree} (once)")
-        proc.run(["tar", "-xf", str(tarball), "-C", str(tmp), "--strip-components=1"], timeout=1800)
-        if not (tmp / "Makefile").exists():
-            raise InfraError(f"{tarball} did not unpack to a kernel tree", reason="bad-tarball")
-        git(tmp, "init", "-q")
-        git(tmp, "config", "core.autocrlf", "false")
-        git(tmp, "config", "gc.auto", "0")
-        # -f: Debian's .gitignore ignores everything at the top level of the tarball
-        git(tmp, "add", "-A", "-f", timeout=1800)
-        git(tmp, "commit", "-q", "-m", f"Linux {_kernel_version(tmp)} (Debian {tarball.name})")
-        for s in series:
-            patches = series_patches(s)
-            if not patches:
-                raise InfraError(
-                    f"patch series {s} has no patches in {KERNEL_PATCHES / s}",
-                    reason="missing-series",
-                )
-            _log(f"applying series {s} ({len(patches)} patches)")
-            git(tmp, "am", "-q", "--committer-date-is-author-date", *map(str, patches))
-        tmp.rename(tree)
-        stamp.write_text(git(tree, "rev-parse", "HEAD"))
+        if tree.exists():
+            _log(f"patch series changed: resetting {tree} to the base and re-applying")
+            git(tree, "am", "--abort", check=False)
+            git(tree, "reset", "-q", "--hard", "pgo-orch-base")
+            _apply(tree, series)
+        else:
+            tmp = base / f".{name}.partial"
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir()
+            _log(f"unpacking {tarball} into {tree} (once)")
+            proc.run(["tar", "-xf", str(tarball), "-C", str(tmp), "--strip-components=1"],
+                     timeout=1800)
+            if not (tmp / "Makefile").exists():
+                raise InfraError(f"{tarball} did not unpack to a kernel tree",
+                                 reason="bad-tarball")
+            git(tmp, "init", "-q")
+            git(tmp, "config", "core.autocrlf", "false")
+            git(tmp, "config", "gc.auto", "0")
+            # -f: Debian's .gitignore ignores everything at the top level of the tarball
+            git(tmp, "add", "-A", "-f", timeout=1800)
+            git(tmp, "commit", "-q", "-m",
+                f"Linux {_kernel_version(tmp)} (Debian {tarball.name})")
+            git(tmp, "tag", "pgo-orch-base")
+            _apply(tmp, series)
+            tmp.rename(tree)
+        stamp.write_text(want + "\n")
     return tree
+
+
+def _stamp(stamp: Path) -> str | None:
+    try:
+        return stamp.read_text().strip()
+    except OSError:
+        return None
+
+
+def _apply(tree: Path, series: Sequence[str]) -> None:
+    for s in series:
+        patches = series_patches(s)
+        if not patches:
+            raise InfraError(f"patch series {s} has no patches in {KERNEL_PATCHES / s}",
+                             reason="missing-series")
+        _log(f"applying series {s} ({len(patches)} patches)")
+        git(tree, "am", "-q", "--committer-date-is-author-date", *map(str, patches))
 
 
 def _kernel_version(tree: Path) -> str:

@@ -27,7 +27,7 @@ def default_kernel() -> kbuild.BuildResult:
 
 @pytest.fixture(scope="session")
 def lkdtm_kernel() -> kbuild.BuildResult:
-    return _build(["CONFIG_LKDTM=y"])
+    return _build(["CONFIG_RUNTIME_TESTING_MENU=y", "CONFIG_LKDTM=y"])
 
 
 def image(res: kbuild.BuildResult) -> KernelImage:

@@ -93,6 +93,7 @@ def test_qemu_killed_mid_command(default_kernel: kbuild.BuildResult, tmp_path: P
             assert res.exit_status is None  # a dead channel may also just close
             raise RuntimeError("channel closed")
         assert time.monotonic() - t0 < 35
+        g.machine.proc.wait(5)
         assert not g.machine.alive()
         assert exc.value is not None
 
