@@ -8,7 +8,7 @@ setup:
 	@sh scripts/setup.sh
 
 demo: setup
-	$(VENV)/pgo-orch build
+	$(VENV)/pgo-orch run prf-open-race
 
 test: setup
 	$(VENV)/python -m pytest $(PYTEST_ARGS)

@@ -43,17 +43,17 @@ def git(tree: Path, *args: str, timeout: float = 600.0, check: bool = True) -> s
                     check=check).stdout
 
 
-def series_patches(series: str) -> list[Path]:
+def series_patches(series: str, patches_root: Path = KERNEL_PATCHES) -> list[Path]:
     """The patch files of one series under kernel-patches/, in order."""
-    return sorted((KERNEL_PATCHES / series).glob("*.patch"))
+    return sorted((patches_root / series).glob("*.patch"))
 
 
-def series_digest(series: Sequence[str]) -> str:
+def series_digest(series: Sequence[str], patches_root: Path = KERNEL_PATCHES) -> str:
     """A digest over the series names and their patch files' bytes."""
     h = hashlib.sha256()
     for name in series:
         h.update(name.encode() + b"\0")
-        for patch in series_patches(name):
+        for patch in series_patches(name, patches_root):
             h.update(patch.name.encode() + b"\0" + patch.read_bytes())
     return h.hexdigest()[:16]
 
@@ -63,6 +63,7 @@ def ensure_default_tree(
     *,
     tarball: Path = DEFAULT_TARBALL,
     root: Path | None = None,
+    patches_root: Path = KERNEL_PATCHES,
 ) -> Path:
     """Return the default tree, unpacking and committing it (and applying ``series``) if needed.
 
@@ -76,7 +77,7 @@ def ensure_default_tree(
     name = DEFAULT_NAME + "".join(f"+{s}" for s in series)
     tree = base / name
     stamp = tree / ".git" / "pgo-orch-ready"
-    want = series_digest(series)
+    want = series_digest(series, patches_root)
     if _stamp(stamp) == want:
         return tree
     if not tarball.exists() and not tree.exists():
@@ -89,7 +90,7 @@ def ensure_default_tree(
             _log(f"patch series changed: resetting {tree} to the base and re-applying")
             git(tree, "am", "--abort", check=False)
             git(tree, "reset", "-q", "--hard", "pgo-orch-base")
-            _apply(tree, series)
+            _apply(tree, series, patches_root)
         else:
             tmp = base / f".{name}.partial"
             if tmp.exists():
@@ -109,7 +110,7 @@ def ensure_default_tree(
             git(tmp, "commit", "-q", "-m",
                 f"Linux {_kernel_version(tmp)} (Debian {tarball.name})")
             git(tmp, "tag", "pgo-orch-base")
-            _apply(tmp, series)
+            _apply(tmp, series, patches_root)
             tmp.rename(tree)
         stamp.write_text(want + "\n")
     return tree
@@ -122,11 +123,11 @@ def _stamp(stamp: Path) -> str | None:
         return None
 
 
-def _apply(tree: Path, series: Sequence[str]) -> None:
+def _apply(tree: Path, series: Sequence[str], patches_root: Path) -> None:
     for s in series:
-        patches = series_patches(s)
+        patches = series_patches(s, patches_root)
         if not patches:
-            raise InfraError(f"patch series {s} has no patches in {KERNEL_PATCHES / s}",
+            raise InfraError(f"patch series {s} has no patches in {patches_root / s}",
                              reason="missing-series")
         _log(f"applying series {s} ({len(patches)} patches)")
         git(tree, "am", "-q", "--committer-date-is-author-date", *map(str, patches))

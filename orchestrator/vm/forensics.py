@@ -111,11 +111,28 @@ def _frame(addr: int, how: str, smap: SystemMap, sym: Symbolizer | None) -> Fram
 
 
 def collect(qmp: Qmp, system_map: Path, vmlinux: Path | None, out_dir: Path,
-            *, max_scan: int = 24) -> HangReport:
-    """Pause the guest, read every vCPU, write hang.json and hang.txt, return the report."""
+            *, max_scan: int = 24, resume: bool = True) -> HangReport:
+    """Pause the guest, read every vCPU, write hang.json and hang.txt, return the report.
+
+    With ``resume`` a guest that was running runs on afterwards, so lockup detectors that
+    have not fired yet can still print their reports.
+    """
     smap = SystemMap(system_map)
+    was_running = False
+    with contextlib.suppress(QmpError, KeyError, TypeError):
+        was_running = qmp.execute("query-status", timeout=5.0)["status"] == "running"
     with contextlib.suppress(QmpError):
         qmp.execute("stop", timeout=5.0)
+    try:
+        return _collect(qmp, smap, vmlinux, out_dir, max_scan)
+    finally:
+        if resume and was_running:
+            with contextlib.suppress(QmpError):
+                qmp.execute("cont", timeout=5.0)
+
+
+def _collect(qmp: Qmp, smap: SystemMap, vmlinux: Path | None, out_dir: Path,
+             max_scan: int) -> HangReport:
     regs = parse_registers(qmp.hmp("info registers -a", timeout=15.0))
     sym: Symbolizer | None = None
     if vmlinux is not None and vmlinux.exists():

@@ -63,12 +63,14 @@ class Guest:
     accel: accel.AccelChoice
     kernel: KernelImage
     boot_method: str
+    hung: bool = False  # set once the guest stopped answering
 
     def run(self, argv: list[str], *, timeout: float, **kw: object) -> CommandResult:
         return self.ssh.run(argv, timeout=timeout, **kw)  # type: ignore[arg-type]
 
     def hang_report(self) -> forensics.HangReport | None:
-        """Read where every vCPU is (guest paused); None if QMP cannot answer."""
+        """Read where every vCPU is (paused meanwhile); None if QMP cannot answer."""
+        self.hung = True
         if self.machine.qmp is None or self.kernel.system_map is None or not self.machine.alive():
             return None
         try:

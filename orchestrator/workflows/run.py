@@ -28,6 +28,9 @@ from orchestrator.vm.ssh import SshError
 from orchestrator.workflows.live_detect import LiveDetector
 
 GRACE = 60.0  # seconds beyond the readers' duration before the guest counts as hung
+#: after a hang, keep watching at least this long: the soft lockup detector reports after
+#: 2 x watchdog_thresh (20 s), RCU stalls after 21 s
+HANG_SETTLE = 30.0
 
 
 @dataclass
@@ -186,7 +189,10 @@ def _hang(g: vmguest.Guest) -> str:
 
 def _settle(sc: Scenario, g: vmguest.Guest, live: LiveDetector) -> None:
     """Keep watching the console a little: a report may still be arriving."""
-    end = time.monotonic() + sc.verdict.settle
+    settle = max(sc.verdict.settle, HANG_SETTLE if g.hung else 0.0)
+    if settle > sc.verdict.settle:
+        ui.say("run", f"watching the console {settle:.0f}s for lockup reports")
+    end = time.monotonic() + settle
     while time.monotonic() < end and not g.machine.gone():
         live.poll()
         time.sleep(0.2)
