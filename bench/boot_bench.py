@@ -44,14 +44,22 @@ def main() -> int:
                     cmd.append(time.monotonic() - t0)
         rows[method] = {"ssh_ready": ssh, "first_command": cmd}
     vng = shutil.which("vng")
+    vng_error = "virtme-ng not installed (pip install virtme-ng) - no comparison"
     if vng:
         times = []
+        extra = ["--disable-kvm", "--force-9p"] if args.accel == "tcg" else []
         for _ in range(args.runs):
             t0 = time.monotonic()
-            subprocess.run([vng, "--run", str(res.bzimage), "--", "uname", "-r"],
-                           capture_output=True, timeout=300, check=False)
+            p = subprocess.run([vng, *extra, "--run", str(res.bzimage), "--", "uname", "-r"],
+                               capture_output=True, text=True, timeout=300, check=False)
+            if p.returncode != 0 or "6.1" not in p.stdout:
+                tail = (p.stdout + p.stderr).strip().splitlines()[-1:] or ["no output"]
+                vng_error = f"virtme-ng could not run this kernel (exit {p.returncode}): {tail[0]}"
+                times = []
+                break
             times.append(time.monotonic() - t0)
-        rows["virtme-ng"] = {"first_command": times}
+        if times:
+            rows["virtme-ng"] = {"first_command": times}
     print(f"{'setup':12} {'ssh ready (median)':>20} {'first command (median)':>24}")
     for name, r in rows.items():
         s = f"{statistics.median(r['ssh_ready']):.2f} s" if "ssh_ready" in r else "-"
@@ -62,7 +70,7 @@ def main() -> int:
         v = statistics.median(rows["virtme-ng"]["first_command"])
         print(f"ratio pgo-orch PVH / virtme-ng (first command): {pvh / v:.2f}")
     else:
-        print("virtme-ng not installed (pip install virtme-ng) - no comparison")
+        print(vng_error)
     return 0
 
 

@@ -21,7 +21,7 @@ __all__ = ["Catalogue", "CatalogueError", "ReportClass", "default_catalogue", "l
 DEFAULT_PATH = Path(__file__).with_name("catalogue.toml")
 
 _EXTRACTORS = {"stall", "hung"}
-_BUILTIN_SOURCES = {"rip", "trace", "header"}
+_BUILTIN_SOURCES = {"rip", "caller", "trace", "header"}
 
 
 class CatalogueError(InvalidInput):
@@ -59,6 +59,7 @@ class ReportClass:
     cause: bool = False
     max_lines: int | None = None
     false_positives: tuple[re.Pattern[str], ...] = ()
+    rip_is_target: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Catalogue:
     stall_anchors: re.Pattern[str] | None = None
     hung_anchors: tuple[tuple[str, str], ...] = ()
     hung_skip: re.Pattern[str] | None = None
+    frameless: re.Pattern[str] | None = None
     path: str = ""
 
     def by_id(self, class_id: str) -> ReportClass:
@@ -136,7 +138,7 @@ _CLASS_KEYS = {
     "id", "klass", "keywords", "header", "title", "stack", "stack_fallback", "use_header_func",
     "skip_frames", "extractor", "anchors", "fields", "sanitize", "needs_trace", "fatal", "end",
     "end_on_trace_close", "body", "interrupts", "merge_next", "cross_cpu_after", "cause",
-    "max_lines", "false_positives",
+    "max_lines", "false_positives", "rip_is_target",
 }  # fmt: skip
 
 
@@ -227,6 +229,11 @@ def _parse_class(
             r.regex(f"{where}.false_positives", e)
             for e in r.str_list(f"{where}.false_positives", d.get("false_positives", []))
         ),
+        rip_is_target=(
+            r.regex(f"{where}.rip_is_target", d["rip_is_target"])
+            if "rip_is_target" in d
+            else None
+        ),
     )
 
 
@@ -270,6 +277,7 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
         raise r.fail("global.hung_anchors", "expected a table of name = replacement")
     stall = r.str_list("global.stall_anchors", g.get("stall_anchors", []))
     hung_skip = r.str_list("global.hung_skip", g.get("hung_skip", []))
+    frameless = r.str_list("global.frameless", g.get("frameless", []))
     return Catalogue(
         classes=classes,
         false_positives=r.combined("global.false_positives", fps) if fps else None,
@@ -284,6 +292,7 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
         stall_anchors=r.combined("global.stall_anchors", stall) if stall else None,
         hung_anchors=tuple((str(k), str(v)) for k, v in hung_raw.items()),
         hung_skip=r.combined("global.hung_skip", hung_skip) if hung_skip else None,
+        frameless=r.combined("global.frameless", frameless) if frameless else None,
         path=path,
     )
 

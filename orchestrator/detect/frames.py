@@ -11,7 +11,8 @@ prefix):
 * `` __vmalloc_node mm/vmalloc.c:3240 [inline]``  symbolized inline frame (no offset)
 * ``RIP: 0010:func+0x12/0x34``                   faulting kernel RIP (``0033`` is user space)
 
-Function names are normalized: compiler suffixes (``.isra.N``, ``.constprop.N``, ``.cold``,
+Function names are normalized (``Frame.func``; ``Frame.symbol`` keeps the name as printed, which
+is what a symbol table knows): compiler suffixes (``.isra.N``, ``.constprop.N``, ``.cold``,
 ``.part.N``, ``.llvm.NNNN`` ...; the catalogue's ``frame_suffix``) and syscall wrapper
 prefixes (``__x64_sys_``, ``__se_sys_``, ``__do_sys_``, ``__ia32_sys_``, ``ksys_`` ...;
 ``syscall_prefixes``) are stripped.  ``Frame.raw`` keeps the text as printed.
@@ -57,6 +58,7 @@ class Frame:
     address: int | None = None
     source: str | None = None  # file:line, set by symbolize.py
     inlined: list[str] | None = None  # outer inlined locations, set by symbolize.py
+    symbol: str | None = None  # the symbol as printed (``__x64_sys_write``), for symbolize.py
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -68,6 +70,7 @@ class Frame:
             "address": self.address,
             "source": self.source,
             "inlined": self.inlined,
+            "symbol": self.symbol,
         }
 
 
@@ -94,13 +97,15 @@ def parse_frame_text(text: str, cat: Catalogue, raw: str | None = None) -> Frame
     if off is None and m.group("src") is None:
         return None  # a bare word is not a frame
     addr = m.group("addr")
+    name = m.group("func")
     return Frame(
-        func=normalize_func(m.group("func"), cat),
+        func=normalize_func(name, cat),
         offset=f"0x{off}/0x{m.group('size')}" if off is not None else None,
         module=m.group("mod"),
         reliable=m.group("q") is None,
         raw=raw if raw is not None else text,
         address=int(addr, 16) if addr else None,
+        symbol=name,
     )
 
 

@@ -1,7 +1,10 @@
 """Optional symbolization of frames against a vmlinux.
 
-``func+0xOFF/0xSIZE`` frames are turned into addresses with the ``nm -S`` symbol table
-(a function name can exist several times; the symbol whose size matches wins), then ONE
+``func+0xOFF/0xSIZE`` frames are turned into addresses with the ``nm -S`` symbol table, looked
+up by the symbol as printed (``Frame.symbol``: ``__x64_sys_write``, ``foo.cold``), not by the
+normalized name.  A function name can exist several times: the symbol whose size matches wins,
+then one without a size (assembly entry points such as ``entry_SYSCALL_64_after_hwframe``,
+for which kallsyms prints the distance to the next symbol).  Then ONE
 ``llvm-symbolizer`` process per run (``--obj vmlinux --inlining``, addresses on stdin)
 resolves them.  ``Frame.address`` gets the address and ``Frame.source`` ``file:line`` (the
 innermost inlined location; the others go to ``Frame.inlined``).
@@ -10,6 +13,7 @@ Frames of modules (``[mod]``) are not symbolized.
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -24,8 +28,8 @@ __all__ = ["read_symbols", "symbolize_findings"]
 SYMBOLIZERS = ("llvm-symbolizer-14", "llvm-symbolizer")
 
 
-def read_symbols(vmlinux: Path) -> dict[str, list[tuple[int, int]]]:
-    """``name -> [(address, size)]`` for text symbols of ``vmlinux``."""
+def read_symbols(vmlinux: Path) -> dict[str, list[tuple[int, int | None]]]:
+    """``name -> [(address, size)]`` for text symbols of ``vmlinux`` (size ``None``: unknown)."""
     nm = shutil.which("nm") or shutil.which("llvm-nm")
     if nm is None:
         raise ToolMissing("nm", "apt-get install binutils")
@@ -33,21 +37,25 @@ def read_symbols(vmlinux: Path) -> dict[str, list[tuple[int, int]]]:
                           text=True, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise InfraError(f"nm failed on {vmlinux}: {proc.stderr.strip()}", reason="nm-failed")
-    out: dict[str, list[tuple[int, int]]] = {}
+    out: dict[str, list[tuple[int, int | None]]] = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[2] in "tTwW":
-            try:
+        try:
+            if len(parts) == 4 and parts[2] in ("t", "T", "w", "W"):
                 out.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
-            except ValueError:
-                continue
+            elif len(parts) == 3 and parts[1] in ("t", "T", "w", "W"):
+                out.setdefault(parts[2], []).append((int(parts[0], 16), None))
+        except ValueError:
+            continue
     return out
 
 
-def _frame_pc(frame: Frame, symbols: dict[str, list[tuple[int, int]]], is_rip: bool) -> int | None:
+def _frame_pc(
+    frame: Frame, symbols: dict[str, list[tuple[int, int | None]]], is_rip: bool
+) -> int | None:
     if frame.module or frame.offset is None:
         return None
-    entries = symbols.get(frame.func)
+    entries = symbols.get(frame.symbol or frame.func)
     if not entries:
         return None
     off_s, _, size_s = frame.offset.partition("/")
@@ -55,13 +63,20 @@ def _frame_pc(frame: Frame, symbols: dict[str, list[tuple[int, int]]], is_rip: b
         off, size = int(off_s, 16), int(size_s, 16)
     except ValueError:
         return None
-    start = entries[0][0]
-    for addr, sz in entries:
-        if sz == size:
-            start = addr
-            break
+    start = next((a for a, sz in entries if sz == size), None)
+    if start is None:
+        start = next((a for a, sz in entries if sz is None), entries[0][0])
     pc = start + off
     return pc if is_rip else pc - 1
+
+
+def _location(loc: str) -> str:
+    """``file:line`` from llvm-symbolizer's ``file:line:column``, with ``/./`` folded."""
+    path, sep, rest = loc.partition(":")
+    line = rest.split(":", 1)[0]
+    if not sep or not line:
+        return loc
+    return f"{posixpath.normpath(path)}:{line}"
 
 
 def symbolize_findings(findings: Iterable[Finding], vmlinux: Path) -> None:
@@ -86,8 +101,7 @@ def symbolize_findings(findings: Iterable[Finding], vmlinux: Path) -> None:
     blocks = proc.stdout.strip("\n").split("\n\n")
     for (fr, pc), block in zip(todo, blocks, strict=False):
         lines = [ln for ln in block.splitlines() if ln.strip()]
-        locs = [lines[i + 1] for i in range(0, len(lines) - 1, 2)]
-        locs = [loc.rsplit(":", 1)[0] if loc.count(":") >= 2 else loc for loc in locs]
+        locs = [_location(lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
         fr.address = pc
         if locs and not locs[0].startswith("??"):
             fr.source = locs[0]

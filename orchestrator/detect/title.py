@@ -14,6 +14,16 @@ Title rules
    function is the first *reliable* candidate (``? func`` frames never count) whose
    normalized name is not in the global ``skip_frames`` nor the class's ``skip_frames``
    (fullmatch).  ``stack_fallback`` is tried when nothing is left.
+2b. Faults whose RIP is not code that ran wrong.  A class's ``rip_is_target`` regex (e.g.
+   ``#PF: supervisor instruction fetch``) marks the RIP as the bad jump target (``data_area``,
+   ``0xffff888...``): the ``rip`` source then yields it as unreliable.  The ``caller`` source
+   blames the code that jumped there: when the RIP is missing, symbol-less, a jump target or a
+   function listed in the global ``frameless`` (assembly leaves such as ``memcpy_erms`` that
+   push no frame pointer), the frame-pointer unwinder prints the caller's return address as
+   the trace's first frame, usually as ``? caller+0x6e/0x7f`` because the frame chain skips
+   it.  That first frame counts as reliable unless it reads ``func+N/N`` (the start of the
+   next function: a function pointer on the stack, not a return address) or the trace has no
+   reliable frame at all (the stack itself is garbage, e.g. after a smashed return address).
 3. ``WARNING: CPU: N PID: N at file:line func+0x1/0x2`` names the function directly: for
    classes with ``use_header_func`` it is used as is (no skipping).
 4. ``extractor = "stall"`` (lockups, RCU stalls): among the non-skipped frames, the frame
@@ -40,7 +50,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass
 from orchestrator.detect.frames import Frame, is_marker, parse_frame, parse_frame_text, parse_rip
@@ -112,12 +122,35 @@ def _collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: bo
     return frames
 
 
-def _rip_frames(msgs: Sequence[str], cat: Catalogue) -> list[Frame]:
+def _rip_frames(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> list[Frame]:
+    """The first kernel ``RIP:`` frame; unreliable when the class says the RIP is a jump target."""
     for msg in msgs:
         rip = parse_rip(msg, cat)
         if rip is not None and rip[0]:
-            return [rip[1]] if rip[1] is not None else []
+            if rip[1] is None:
+                return []
+            if rc.rip_is_target is not None and any(rc.rip_is_target.search(m) for m in msgs):
+                return [replace(rip[1], reliable=False)]
+            return [rip[1]]
     return []
+
+
+def _caller_frames(msgs: Sequence[str], rc: ReportClass, cat: Catalogue) -> list[Frame]:
+    """The caller of a faulting code location that set up no stack frame (rule 2b)."""
+    rip = _rip_frames(msgs, cat, rc)
+    if rip and rip[0].reliable:
+        if cat.frameless is None or not cat.frameless.fullmatch(rip[0].func):
+            return []
+    frames, _ = _trace_frames(msgs, cat)
+    if not frames or not any(f.reliable for f in frames):
+        return []  # no frame chain at all: the stack itself is garbage
+    first = frames[0]
+    if first.offset is None:
+        return []
+    off, _, size = first.offset.partition("/")
+    if off == size:
+        return []  # func+N/N: the start of the next function, a function pointer
+    return [replace(first, reliable=True)]
 
 
 def _source_frames(
@@ -131,7 +164,9 @@ def _source_frames(
             fr = parse_frame_text(header_func + "+0x0/0x0", cat, raw=header_func)
         return [fr] if fr is not None else []
     if src == "rip":
-        return _rip_frames(msgs, cat)
+        return _rip_frames(msgs, cat, rc)
+    if src == "caller":
+        return _caller_frames(msgs, rc, cat)
     if src == "trace":
         return _trace_frames(msgs, cat)[0]
     if src.startswith("after:"):
@@ -207,18 +242,19 @@ def build_title(
     stack_found = False
     for sources in (rc.stack, rc.stack_fallback):
         cand: list[Frame] = []
+        shown: list[Frame] = []  # "caller" repeats a trace frame: not shown twice
         for src in sources:
             got = _source_frames(src, rc, cat, msgs, header_func)
             if src != "header" and any(f.reliable for f in got):
                 stack_found = True
             cand.extend(got)
+            if src != "caller":
+                shown.extend(got)
         if not frames:
-            frames = cand
+            frames = shown
         if guilty is None:
             guilty = _pick(cand, rc, cat)
         if guilty is not None:
-            if not frames:
-                frames = cand
             break
     trace_frames, trace_found = _trace_frames(msgs, cat)
     if not frames:
