@@ -54,6 +54,8 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         help="parallel make jobs (default: number of CPUs)",
     )
     g.add_argument("--llvm", default="1", help="value of make's LLVM= (default: 1)")
+    g.add_argument("--rev", help="build this git revision of the tree (in a scratch worktree; "
+                   "the tree itself is not touched), e.g. pgo-fixtures/0001")
 
 
 def request_from_args(args: argparse.Namespace) -> kbuild.BuildRequest:
@@ -66,6 +68,7 @@ def request_from_args(args: argparse.Namespace) -> kbuild.BuildRequest:
         options=list(args.options),
         jobs=args.jobs,
         llvm=args.llvm,
+        rev=args.rev,
     )
 
 

@@ -22,6 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tree", type=Path, help="kernel source tree (default: the default tree)")
     p.add_argument("-K", "--option", action="append", default=[], dest="options",
                    metavar="CONFIG_X=V", help="extra kernel option on top of the scenario's")
+    p.add_argument("--rev", help="test this git revision of the tree, e.g. pgo-fixtures/0001")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), help="override the scenario's")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<id>/)")
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(args.out, f"run-{sc.name}")
     ui.say("run", f"run directory: {run_dir}")
     result = run_scenario(sc, run_dir, RunOptions(tree=args.tree, jobs=args.jobs,
-                                                  accel=args.accel,
+                                                  accel=args.accel, rev=args.rev,
                                                   extra_options=list(args.options)))
     if args.json:
         print(json.dumps(summary(result)))

@@ -30,7 +30,7 @@ from typing import IO
 from orchestrator import __version__, ui
 from orchestrator.errors import InfraError, InvalidInput
 from orchestrator.kernel import fragments as fr
-from orchestrator.kernel import kconfig, reproducer, toolchain
+from orchestrator.kernel import kconfig, reproducer, toolchain, worktree
 from orchestrator.kernel.tree import TreeState, check_tree, tree_state
 from orchestrator.paths import cache_root
 
@@ -59,6 +59,8 @@ class BuildRequest:
     jobs: int = os.cpu_count() or 1
     llvm: str = "1"
     targets: tuple[str, ...] = DEFAULT_TARGETS
+    #: build this commit of ``tree`` (a git rev) in a scratch worktree, leaving ``tree`` alone
+    rev: str | None = None
 
 
 @dataclass
@@ -109,6 +111,8 @@ class Prepared:
     requests: dict[str, fr.Request]
     slot: str
     key: str
+    #: (repository, commit) to check out into ``tree`` (a worktree) before building
+    checkout: tuple[Path, str] | None = None
 
     def make_args(self) -> list[str]:
         return [f"LLVM={self.tools.llvm}", f"ARCH={ARCH}"]
@@ -141,7 +145,14 @@ def prepare(req: BuildRequest) -> Prepared:
     frags = [fr.resolve_fragment(s) for s in req.fragments]
     options = [fr.parse_option(o) for o in req.options]
     tools = toolchain.detect(req.llvm)
-    state = tree_state(tree)
+    checkout: tuple[Path, str] | None = None
+    if req.rev:
+        commit = worktree.resolve_rev(tree, req.rev)
+        repo, tree = tree, worktree.path_for(tree)
+        checkout = (repo, commit)
+        state = TreeState(tree, commit, False, hashlib.sha256(commit.encode()).hexdigest())
+    else:
+        state = tree_state(tree)
     requests = fr.merged_requests(frags, options)
     make_args = [f"LLVM={tools.llvm}", f"ARCH={ARCH}", *req.targets]
     slot = _sha(
@@ -159,7 +170,8 @@ def prepare(req: BuildRequest) -> Prepared:
         *(f.path.read_text() for f in frags),
         *(o.line for o in options),
     )[:24]
-    return Prepared(req, tree, state, tools, base_file, frags, options, requests, slot, key)
+    return Prepared(req, tree, state, tools, base_file, frags, options, requests, slot, key,
+                    checkout)
 
 
 def lookup(p: Prepared, root: Path | None = None) -> BuildResult | None:
@@ -299,6 +311,10 @@ def _run_logged(
 
 
 def _build_locked(p: Prepared, slot_dir: Path, root: Path, t0: float) -> BuildResult:
+    if p.checkout is not None:
+        repo, commit = p.checkout
+        ui.say("build", f"checking out {p.request.rev} ({commit[:12]}) into {p.tree}")
+        worktree.checkout(repo, p.tree, commit)
     result_dir = slot_dir / "results" / p.key
     if result_dir.exists():
         shutil.rmtree(result_dir)
@@ -354,6 +370,8 @@ def _build_locked(p: Prepared, slot_dir: Path, root: Path, t0: float) -> BuildRe
     meta = {
         "tool": f"pgo-orch {__version__}",
         "tree": str(p.tree),
+        "repo": str(p.checkout[0]) if p.checkout else None,
+        "rev": p.request.rev,
         "commit": p.state.commit,
         "dirty": p.state.dirty,
         "tree_digest": p.state.digest,

@@ -64,8 +64,14 @@ def ensure_default_tree(
     tarball: Path = DEFAULT_TARBALL,
     root: Path | None = None,
     patches_root: Path = KERNEL_PATCHES,
+    side_series: Sequence[str] = (),
 ) -> Path:
     """Return the default tree, unpacking and committing it (and applying ``series``) if needed.
+
+    Every applied patch is a commit tagged ``<series>/<NNNN>`` (its file's number), so any
+    step can be built with ``--rev``. ``side_series`` (e.g. the regression fixtures) are
+    applied on a branch of that name on top of ``series``; the checkout stays on the main
+    branch.
 
     The directory name encodes the series names, so the plain and patched trees live side by
     side. When the series' patches change, the same directory is reset to the base commit
@@ -77,7 +83,7 @@ def ensure_default_tree(
     name = DEFAULT_NAME + "".join(f"+{s}" for s in series)
     tree = base / name
     stamp = tree / ".git" / "pgo-orch-ready"
-    want = series_digest(series, patches_root)
+    want = series_digest([*series, *side_series], patches_root)
     if _stamp(stamp) == want:
         return tree
     if not tarball.exists() and not tree.exists():
@@ -89,8 +95,16 @@ def ensure_default_tree(
         if tree.exists():
             _log(f"patch series changed: resetting {tree} to the base and re-applying")
             git(tree, "am", "--abort", check=False)
+            main = _main_branch(tree)
+            git(tree, "checkout", "-q", "-f", main)
             git(tree, "reset", "-q", "--hard", "pgo-orch-base")
+            for tag in git(tree, "tag", "-l").split():
+                if "/" in tag:
+                    git(tree, "tag", "-d", tag)
+            for side in side_series:
+                git(tree, "branch", "-D", side, check=False)
             _apply(tree, series, patches_root)
+            _apply_side(tree, side_series, patches_root)
         else:
             tmp = base / f".{name}.partial"
             if tmp.exists():
@@ -111,6 +125,7 @@ def ensure_default_tree(
                 f"Linux {_kernel_version(tmp)} (Debian {tarball.name})")
             git(tmp, "tag", "pgo-orch-base")
             _apply(tmp, series, patches_root)
+            _apply_side(tmp, side_series, patches_root)
             tmp.rename(tree)
         stamp.write_text(want + "\n")
     return tree
@@ -130,7 +145,28 @@ def _apply(tree: Path, series: Sequence[str], patches_root: Path) -> None:
             raise InfraError(f"patch series {s} has no patches in {patches_root / s}",
                              reason="missing-series")
         _log(f"applying series {s} ({len(patches)} patches)")
-        git(tree, "am", "-q", "--committer-date-is-author-date", *map(str, patches))
+        for patch in patches:
+            git(tree, "am", "-q", "--committer-date-is-author-date", str(patch))
+            number = patch.name.split("-", 1)[0]
+            git(tree, "tag", "-f", f"{s}/{number}")
+
+
+def _main_branch(tree: Path) -> str:
+    for name in ("master", "main"):
+        if git(tree, "rev-parse", "--verify", "-q", f"refs/heads/{name}", check=False).strip():
+            return name
+    return "master"
+
+
+def _apply_side(tree: Path, side_series: Sequence[str], patches_root: Path) -> None:
+    """Apply each side series on its own branch off the main branch's tip."""
+    if not side_series:
+        return
+    main = git(tree, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    for side in side_series:
+        git(tree, "checkout", "-q", "-b", side, main)
+        _apply(tree, [side], patches_root)
+    git(tree, "checkout", "-q", main)
 
 
 def _kernel_version(tree: Path) -> str:

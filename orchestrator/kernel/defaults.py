@@ -9,6 +9,8 @@ from orchestrator.paths import KERNEL_CONFIGS
 
 #: Patch series applied to Debian's linux-source-6.1 to make the default tree, in order.
 PGO_SERIES = "pgo-clang"
+#: Regression fixtures, on a branch of the default tree (tags pgo-fixtures/0001 ...).
+FIXTURE_SERIES = "pgo-fixtures"
 
 
 def default_series() -> tuple[str, ...]:
@@ -25,4 +27,5 @@ def default_fragments() -> list[str]:
 
 
 def default_tree() -> Path:
-    return ensure_default_tree(default_series())
+    side = (FIXTURE_SERIES,) if default_series() and series_patches(FIXTURE_SERIES) else ()
+    return ensure_default_tree(default_series(), side_series=side)

@@ -33,7 +33,7 @@ def write(result: RunResult) -> None:
         'HERE=$(cd "$(dirname "$0")" && pwd)',
     ]
     args = ['"$HERE/scenario.toml"']
-    tree = meta.get("tree")
+    tree = meta.get("repo") or meta.get("tree")
     if tree:
         args.append(f"--tree {q(str(tree))}")
         commit = meta.get("commit")
@@ -45,6 +45,8 @@ def write(result: RunResult) -> None:
                 '    echo "warning: the tree is at $have; this run used $want" >&2',
                 "fi",
             ]
+    if result.options.rev:
+        args.append(f"--rev {q(result.options.rev)}")
     for opt in result.options.extra_options:
         args.append(f"-K {q(opt)}")
     if result.options.accel:

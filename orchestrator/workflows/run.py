@@ -39,6 +39,7 @@ class RunOptions:
     jobs: int | None = None
     accel: str | None = None  # overrides the scenario's
     extra_options: list[str] = field(default_factory=list)
+    rev: str | None = None  # build this revision of the tree
 
 
 @dataclass
@@ -85,7 +86,8 @@ def build_request(sc: Scenario, opts: RunOptions) -> kbuild.BuildRequest:
         defaults.default_fragments()
     req = kbuild.BuildRequest(tree=tree, base_config=sc.kernel.base_config,
                               fragments=list(frags),
-                              options=[*sc.kernel.options, *opts.extra_options])
+                              options=[*sc.kernel.options, *opts.extra_options],
+                              rev=opts.rev)
     if opts.jobs:
         req.jobs = opts.jobs
     return req

@@ -188,3 +188,27 @@ def test_cli_bad_tree_exit_3(
     code, _, err = _cli(["build", "--tree", str(tree)], capsys)
     assert code == 3
     assert ("does not exist" if make_tree == "missing" else "is not a kernel source tree") in err
+
+
+def test_rev_builds_in_a_scratch_worktree(cache: Path, fake_tree: Path) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
+    (fake_tree / "drivers" / "fake.c").write_text("int driver(void) { return 42; }\n")
+    subprocess.run(["git", "commit", "-qam", "42"], cwd=fake_tree, env=env, check=True)
+    old = kbuild.build(_req_rev(fake_tree, "HEAD~1"))
+    assert b"return 1" in old.vmlinux.read_bytes()
+    new = kbuild.build(_req_rev(fake_tree, "HEAD"))
+    assert b"return 42" in new.vmlinux.read_bytes()
+    assert "CC      init/main.o" not in new.log.read_text(), "same worktree: incremental"
+    assert kbuild.build(_req_rev(fake_tree, "HEAD~1")).cached
+    assert (fake_tree / "drivers" / "fake.c").read_text().endswith("42; }\n"), "tree untouched"
+    meta = json.loads(new.metadata.read_text())
+    assert meta["repo"] == str(fake_tree) and meta["rev"] == "HEAD"
+    with pytest.raises(InvalidInput, match="not a commit"):
+        kbuild.build(_req_rev(fake_tree, "no-such-rev"))
+
+
+def _req_rev(tree: Path, rev: str) -> kbuild.BuildRequest:
+    req = _req(tree)
+    req.rev = rev
+    return req

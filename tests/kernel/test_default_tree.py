@@ -71,3 +71,23 @@ def test_series_applied_as_commits_and_followed(tmp_path: Path) -> None:
     assert "return 7" in (tree / "drivers" / "fake.c").read_text()
     assert len(_head(tree).splitlines()) == 2
     assert main_c.stat().st_mtime_ns == before, "untouched files keep their mtime"
+
+
+def test_side_series_on_a_branch_with_tags(tmp_path: Path) -> None:
+    tb = _tarball(tmp_path)
+    root = tmp_path / "patches"
+    (root / "main").mkdir(parents=True)
+    (root / "side").mkdir()
+    (root / "main" / "0001-a.patch").write_text(PATCH.format(value=5))
+    side = PATCH.format(value=9).replace("-int driver(void) { return 1; }",
+                                         "-int driver(void) { return 5; }")
+    (root / "side" / "0001-b.patch").write_text(side)
+    tree = dt.ensure_default_tree(("main",), tarball=tb, root=tmp_path / "d",
+                                  patches_root=root, side_series=("side",))
+    assert "return 5" in (tree / "drivers" / "fake.c").read_text(), "checkout stays on main"
+    tags = subprocess.run(["git", "-C", str(tree), "tag", "-l"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert {"main/0001", "side/0001", "pgo-orch-base"} <= set(tags)
+    show = subprocess.run(["git", "-C", str(tree), "show", "side/0001:drivers/fake.c"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "return 9" in show
