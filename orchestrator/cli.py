@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.doctor",
     "orchestrator.commands.run",
     "orchestrator.commands.detect",
+    "orchestrator.commands.profile",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

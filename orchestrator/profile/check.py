@@ -57,7 +57,8 @@ def check_file(path: Path, toolchain: dict[str, str] | None = None) -> ProfileVe
         if merge.returncode != 0:
             msg = (merge.stderr or merge.stdout).strip().splitlines()
             return ProfileVerdict(path, False, "llvm-profdata merge failed: "
-                                  + (msg[-1] if msg else f"exit {merge.returncode}"),
+                                  + ("; ".join(m.strip() for m in msg[:3]) if msg
+                                     else f"exit {merge.returncode}"),
                                   "\n".join(msg[-20:]), hdr.version)
         show = subprocess.run([tool, "show", str(out)], capture_output=True, text=True,
                               timeout=300, check=False)
