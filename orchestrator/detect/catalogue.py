@@ -230,9 +230,7 @@ def _parse_class(
             for e in r.str_list(f"{where}.false_positives", d.get("false_positives", []))
         ),
         rip_is_target=(
-            r.regex(f"{where}.rip_is_target", d["rip_is_target"])
-            if "rip_is_target" in d
-            else None
+            r.regex(f"{where}.rip_is_target", d["rip_is_target"]) if "rip_is_target" in d else None
         ),
     )
 

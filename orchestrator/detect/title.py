@@ -138,9 +138,9 @@ def _rip_frames(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> list[Fr
 def _caller_frames(msgs: Sequence[str], rc: ReportClass, cat: Catalogue) -> list[Frame]:
     """The caller of a faulting code location that set up no stack frame (rule 2b)."""
     rip = _rip_frames(msgs, cat, rc)
-    if rip and rip[0].reliable:
-        if cat.frameless is None or not cat.frameless.fullmatch(rip[0].func):
-            return []
+    frameless = cat.frameless
+    if rip and rip[0].reliable and (frameless is None or not frameless.fullmatch(rip[0].func)):
+        return []  # the RIP ran wrong itself
     frames, _ = _trace_frames(msgs, cat)
     if not frames or not any(f.reliable for f in frames):
         return []  # no frame chain at all: the stack itself is garbage

@@ -25,6 +25,7 @@ from orchestrator.scenario.model import Scenario
 from orchestrator.vm import guest as vmguest
 from orchestrator.vm.machine import BootFailure
 from orchestrator.vm.ssh import SshError
+from orchestrator.workflows import hang_title
 from orchestrator.workflows.live_detect import LiveDetector
 
 GRACE = 60.0  # seconds beyond the readers' duration before the guest counts as hung
@@ -180,6 +181,8 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, run_dir: Path, opts: 
         t2 = time.monotonic()
     _phase(result, "teardown", t2)
     result.findings = live.findings()
+    if (run_dir / "hang.json").exists():
+        result.findings = hang_title.complete(result.findings, run_dir / "hang.json")
     _decide(sc, result)
 
 
