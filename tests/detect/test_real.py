@@ -68,19 +68,24 @@ def _cached_lkdtm_vmlinux() -> Path:
     if not trees.is_dir() or not any(trees.glob(DEFAULT_NAME + "*")):
         pytest.skip(f"the default kernel tree is not unpacked in {trees}")
     try:
-        req = kbuild.BuildRequest(tree=defaults.default_tree(),
-                                  fragments=defaults.default_fragments(), options=LKDTM_OPTIONS)
+        req = kbuild.BuildRequest(
+            tree=defaults.default_tree(),
+            fragments=defaults.default_fragments(),
+            options=LKDTM_OPTIONS,
+        )
         hit = kbuild.lookup(kbuild.prepare(req))
     except Exception as exc:  # toolchain or tree missing: nothing cached to use
         pytest.skip(f"cannot look the LKDTM kernel up in the build cache: {exc}")
     if hit is None:
-        pytest.skip("the LKDTM kernel is not in the build cache "
-                    f"(pgo-orch build {' '.join('-K ' + o for o in LKDTM_OPTIONS)})")
+        pytest.skip(
+            "the LKDTM kernel is not in the build cache "
+            f"(pgo-orch build {' '.join('-K ' + o for o in LKDTM_OPTIONS)})"
+        )
     return hit.vmlinux
 
 
 @pytest.mark.slow
-def test_symbolize_real_log_against_cached_vmlinux() -> None:
+def test_symbolize_real_log_against_cached_vmlinux(tmp_path: Path) -> None:
     if not any(shutil.which(t) for t in SYMBOLIZERS) or not shutil.which("nm"):
         pytest.skip("llvm-symbolizer or nm missing")
     vmlinux = _cached_lkdtm_vmlinux()
@@ -91,9 +96,11 @@ def test_symbolize_real_log_against_cached_vmlinux() -> None:
         sizes = {sz for _, sz in symbols.get(name, [])}
         if int(size, 16) not in sizes and None not in sizes:
             pytest.skip(f"cached vmlinux is another build than the log's ({name} size)")
+    console = tmp_path / "console.log"  # the log as captured, without the corpus header
+    console.write_text(load(log).body)
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "detect", "--json", "--vmlinux", str(vmlinux),
-         str(log)],
+         str(console)],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr  # 1: findings

@@ -14,10 +14,12 @@ from orchestrator.detect import (
     CatalogueError,
     classify,
     default_catalogue,
+    detect_text,
     load_catalogue,
 )
 from orchestrator.detect.console import parse_line
 from orchestrator.detect.frames import normalize_func, parse_frame, parse_rip
+from orchestrator.detect.symbolize import _frame_pc, _location
 from orchestrator.errors import InvalidInput
 from tests.detect.corpus import CORPUS, all_logs, load
 
@@ -173,3 +175,99 @@ def test_corpus_headers_parse() -> None:
     for path in all_logs():
         log = load(path)
         assert log.none or log.titles, path.name
+
+
+_FAULT = """\
+[    2.31][   T68] BUG: unable to handle page fault for address: ffffffff81348200
+[    2.31][   T68] #PF: supervisor {access} in kernel mode
+[    2.31][   T68] Oops: 0003 [#1] PREEMPT SMP
+[    2.31][   T68] RIP: 0010:{rip}
+[    2.31][   T68] Call Trace:
+[    2.31][   T68]  <TASK>
+{frames}
+[    2.31][   T68]  </TASK>
+[    2.31][   T68] ---[ end trace 0000000000000000 ]---
+"""
+
+
+def _fault(access: str, rip: str, frames: list[str]) -> str:
+    body = "\n".join(f"[    2.31][   T68]  {fr}" for fr in frames)
+    return _FAULT.format(access=access, rip=rip, frames=body)
+
+
+@pytest.mark.parametrize(
+    ("access", "rip", "frames", "guilty"),
+    [
+        # the RIP ran wrong: it is guilty, the '?' frame is stale
+        ("write access", "foo_write+0x5/0x20", ["? bar+0x1/0x9", "baz+0x2/0x9"], "foo_write"),
+        # frameless assembly leaf: its caller is the first (unreliable) frame
+        (
+            "write access",
+            "memcpy_erms+0x6/0x10",
+            ["? foo_copy+0x5a/0x6e", "baz+0x2/0x9"],
+            "foo_copy",
+        ),
+        # instruction fetch: the RIP is the jump target, the caller made the call
+        (
+            "instruction fetch",
+            "data_area+0x0/0x40",
+            ["? foo_call+0x6e/0x7f", "baz+0x2/0x9"],
+            "foo_call",
+        ),
+        (
+            "instruction fetch",
+            "0xffff88803f833d70",
+            ["? foo_call+0x6e/0x7f", "baz+0x2/0x9"],
+            "foo_call",
+        ),
+        # func+N/N is a function pointer (the next function's start), not a return address
+        ("instruction fetch", "0xffff88803f833d70", ["? foo_call+0x7f/0x7f", "baz+0x2/0x9"], "baz"),
+        # no reliable frame at all: the stack is garbage, nothing is blamed
+        (
+            "instruction fetch",
+            "0xffffffffffffffff",
+            ["? foo_call+0x6e/0x7f", "? baz+0x2/0x9"],
+            None,
+        ),
+    ],
+)
+def test_fault_caller_rule(access: str, rip: str, frames: list[str], guilty: str | None) -> None:
+    (f,) = detect_text(_fault(access, rip, frames))
+    assert f.guilty == guilty
+    if guilty is None:
+        assert f.title == "BUG: unable to handle kernel paging request (corrupted)"
+        assert f.corrupted
+    else:
+        assert f.title == f"BUG: unable to handle kernel paging request in {guilty}"
+    assert len(f.frames) == 1 + len(frames) - (rip.startswith("0x"))  # caller not repeated
+
+
+def test_panic_on_warn_title_ignores_the_origin() -> None:
+    for reason in (
+        "panic_on_warn set ...",
+        "kernel: panic_on_warn set ...",
+        "KASAN: panic_on_warn set ...",
+    ):
+        (f,) = detect_text(f"[    2.43][   T69] Kernel panic - not syncing: {reason}\n")
+        assert f.title == "Kernel panic - not syncing: panic_on_warn set ..."
+
+
+def test_symbolize_addresses_use_the_printed_symbol() -> None:
+    cat = default_catalogue()
+    symbols: dict[str, list[tuple[int, int | None]]] = {
+        "ksys_write": [(0x1000, 0xE5)],
+        "entry_SYSCALL_64_after_hwframe": [(0x2000, None)],
+        "dup": [(0x3000, 0x10), (0x4000, 0x20)],
+    }
+    ksys = parse_frame(" ksys_write+0x84/0xe5", cat)
+    entry = parse_frame(" entry_SYSCALL_64_after_hwframe+0x4b/0xb5", cat)
+    dup = parse_frame(" dup+0x4/0x20", cat)
+    rip = parse_frame(" dup+0x4/0x10", cat)
+    assert ksys is not None and entry is not None and dup is not None and rip is not None
+    assert (ksys.func, ksys.symbol) == ("write", "ksys_write")
+    assert _frame_pc(ksys, symbols, False) == 0x1083  # return address - 1
+    assert _frame_pc(entry, symbols, False) == 0x204A
+    assert _frame_pc(dup, symbols, False) == 0x4003  # the symbol whose size matches
+    assert _frame_pc(rip, symbols, True) == 0x3004
+    assert _location("/t/out/./arch/x86/a.h:2:7") == "/t/out/arch/x86/a.h:2"
+    assert _location("??:0:0") == "??:0"
