@@ -183,7 +183,20 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, run_dir: Path, opts: 
     result.findings = live.findings()
     if (run_dir / "hang.json").exists():
         result.findings = hang_title.complete(result.findings, run_dir / "hang.json")
+    _symbolize(result.findings, build.vmlinux)
     _decide(sc, result)
+
+
+def _symbolize(findings: list[Finding], vmlinux: Path) -> None:
+    """file:line and inlined callers for every frame (titles are already fixed)."""
+    if not findings:
+        return
+    from orchestrator.detect.symbolize import symbolize_findings
+
+    try:
+        symbolize_findings(findings, vmlinux)
+    except PgoOrchError as exc:
+        ui.say("run", f"symbolization skipped: {exc.message}")
 
 
 def _hang(g: vmguest.Guest) -> str:
