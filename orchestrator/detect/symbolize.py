@@ -22,10 +22,9 @@ from pathlib import Path
 from orchestrator.detect.detector import Finding
 from orchestrator.detect.frames import Frame
 from orchestrator.errors import InfraError, ToolMissing
+from orchestrator.kernel.symbols import Symbolizer, find_symbolizer
 
 __all__ = ["read_symbols", "symbolize_findings"]
-
-SYMBOLIZERS = ("llvm-symbolizer-14", "llvm-symbolizer")
 
 
 def read_symbols(vmlinux: Path) -> dict[str, list[tuple[int, int | None]]]:
@@ -81,9 +80,6 @@ def _location(loc: str) -> str:
 
 def symbolize_findings(findings: Iterable[Finding], vmlinux: Path) -> None:
     """Annotate the frames of ``findings`` in place."""
-    tool = next((t for t in SYMBOLIZERS if shutil.which(t)), None)
-    if tool is None:
-        raise ToolMissing("llvm-symbolizer", "apt-get install llvm")
     symbols = read_symbols(vmlinux)
     todo: list[tuple[Frame, int]] = []
     for f in findings:
@@ -93,16 +89,10 @@ def symbolize_findings(findings: Iterable[Finding], vmlinux: Path) -> None:
                 todo.append((fr, pc))
     if not todo:
         return
-    stdin = "".join(f"0x{pc:x}\n" for _, pc in todo)
-    proc = subprocess.run([tool, f"--obj={vmlinux}", "--inlining", "--functions=linkage"],
-                          input=stdin, capture_output=True, text=True, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        raise InfraError(f"{tool} failed: {proc.stderr.strip()}", reason="symbolizer-failed")
-    blocks = proc.stdout.strip("\n").split("\n\n")
-    for (fr, pc), block in zip(todo, blocks, strict=False):
-        lines = [ln for ln in block.splitlines() if ln.strip()]
-        locs = [_location(lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
-        fr.address = pc
-        if locs and not locs[0].startswith("??"):
-            fr.source = locs[0]
-            fr.inlined = locs[1:]
+    with Symbolizer(vmlinux, tool=find_symbolizer()) as sym:
+        for fr, pc in todo:
+            locs = [_location(f"{loc.file}:{loc.line}") for loc in sym.locate(pc)]
+            fr.address = pc
+            if locs:
+                fr.source = locs[0]
+                fr.inlined = locs[1:]
