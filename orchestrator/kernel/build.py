@@ -248,6 +248,52 @@ def _locked(lock: IO[str]) -> bool:
     return False
 
 
+#: what the generated .config depends on inside a tree (besides the toolchain and our inputs)
+_KCONFIG_PATHS = ("*Kconfig*", "Makefile", "scripts/kconfig", "kernel/configs",
+                  "arch/x86/configs", "arch/x86/Makefile")
+
+
+def config_key(p: Prepared) -> str | None:
+    """A key over everything the final .config depends on, or None when it cannot be known.
+
+    A change to a .c file leaves it unchanged, so an incremental rebuild skips the Kconfig
+    runs. Git trees only: the index blob ids of Kconfig files, base configs and Kconfig
+    sources, plus the content of any of them that is modified in the work tree.
+    """
+    repo = p.checkout[0] if p.checkout else p.tree
+    rev = p.state.commit
+    if rev is None:
+        return None
+    try:
+        listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", rev],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    parts: list[str | bytes] = [ln for ln in listing.splitlines()
+                                if _kconfig_input(ln.partition("\t")[2])]
+    if p.state.dirty and p.checkout is None:
+        changed = subprocess.run(["git", "-C", str(p.tree), "status", "--porcelain=v1", "-z",
+                                  "--untracked-files=all"],
+                                 capture_output=True, timeout=60, check=False).stdout
+        for entry in changed.split(b"\0"):
+            name = entry[3:].decode(errors="surrogateescape")
+            if len(entry) <= 3 or not _kconfig_input(name):
+                continue
+            f = p.tree / name
+            parts += [entry, f.read_bytes() if f.is_file() else b""]
+    base = p.base_file.read_text() if p.base_file else p.request.base_config
+    return _sha(*parts, base, json.dumps(p.tools.versions, sort_keys=True), __version__,
+                *(f.path.read_text() for f in p.fragments), *(o.line for o in p.options))[:24]
+
+
+def _kconfig_input(path: str) -> bool:
+    """True for files whose content can change the generated .config."""
+    name = path.rsplit("/", 1)[-1]
+    if "Kconfig" in name or path == "Makefile":
+        return True
+    return any(path == d or path.startswith(d + "/") for d in _KCONFIG_PATHS[2:])
+
+
 def generate_config(p: Prepared, config_dir: Path, log: Callable[[str], object]) -> Path:
     """Base config + merge_config.sh -m + olddefconfig in ``config_dir``; proven or exit 3."""
     if config_dir.exists():
@@ -327,11 +373,21 @@ def _build_locked(p: Prepared, slot_dir: Path, root: Path, t0: float) -> BuildRe
             f"{', dirty' if p.state.dirty else ''}); log: {log_path}",
         )
         tc = time.monotonic()
-        final = generate_config(p, slot_dir / "config", logf.write)
+        ckey = config_key(p)
+        cached_cfg = slot_dir / "configs" / f"{ckey}.config" if ckey else None
+        if cached_cfg is not None and cached_cfg.exists():
+            final = cached_cfg
+            logf.write(f"config: reusing {cached_cfg} (same Kconfig inputs, already proven)\n")
+        else:
+            final = generate_config(p, slot_dir / "config", logf.write)
+            if cached_cfg is not None:
+                cached_cfg.parent.mkdir(exist_ok=True)
+                shutil.copyfile(final, cached_cfg)
         config_s = time.monotonic() - tc
         ui.say(
             "build",
-            f"config proven: {len(p.requests)} requested option(s) landed ({config_s:.1f}s)",
+            f"config proven: {len(p.requests)} requested option(s) landed ({config_s:.1f}s"
+            f"{', reused' if final == cached_cfg else ''})",
         )
         out = slot_dir / "out"
         out.mkdir(exist_ok=True)

@@ -76,6 +76,19 @@ def test_one_file_change_rebuilds_incrementally(cache: Path, fake_tree: Path) ->
     assert meta["dirty"] is True and (second.result_dir / "tree.diff").exists()
 
 
+def test_config_reused_unless_kconfig_inputs_change(cache: Path, fake_tree: Path) -> None:
+    kbuild.build(_req(fake_tree))
+    (fake_tree / "drivers" / "fake.c").write_text("int driver(void) { return 4; }\n")
+    second = kbuild.build(_req(fake_tree))
+    assert "config: reusing" in second.log.read_text()
+    kconfig = fake_tree / "Kconfig"
+    kconfig.write_text(kconfig.read_text().replace('default 17', 'default 16'))
+    third = kbuild.build(_req(fake_tree))
+    log = third.log.read_text()
+    assert "config: reusing" not in log and "olddefconfig" in log
+    assert "CONFIG_LOG_BUF_SHIFT=16" in third.config.read_text()
+
+
 def test_undefined_option_fails_before_make(cache: Path, fake_tree: Path, tmp_path: Path) -> None:
     frag = _frag(tmp_path, "pgo.config", "CONFIG_PGO_CLANG=y\n")
     with pytest.raises(InvalidInput) as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.kernel import build as kbuild
+from orchestrator.kernel.default_tree import ensure_default_tree
 from orchestrator.paths import SCENARIOS_DIR
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.usefixtures("no_leaked_qemu")]
@@ -42,18 +43,26 @@ def test_proc_version_passes_with_full_run_dir(default_kernel: kbuild.BuildResul
     assert "PASS" in (out / "report.html").read_text().upper()
 
 
-def test_missing_profile_interface_is_a_clear_error(default_kernel: kbuild.BuildResult,
-                                                    tmp_path: Path) -> None:
+def test_missing_profile_interface_is_a_clear_error(tmp_path: Path) -> None:
     """On a kernel without the PGO series, a scenario needing the profile says so (exit 2)."""
+    plain = ensure_default_tree(())
     sc = tmp_path / "needs-profile.toml"
     sc.write_text((SCENARIOS_DIR / "smoke.toml").read_text().replace(
-        'require = ["CONFIG_PGO_CLANG=y"]', "require = []"))
-    code, rep, _ = _run([str(sc), "--out", str(tmp_path / "run")])
-    if rep.get("verdict") == "pass":
-        pytest.skip("this kernel has the PGO interface")
-    assert code == 2 and rep["verdict"] == "error"
+        'require = ["CONFIG_PGO_CLANG=y"]',
+        'fragments = ["base", "debug-atomic-sleep"]\nrequire = []'))
+    code, rep, err = _run([str(sc), "--tree", str(plain), "--out", str(tmp_path / "run")],
+                          timeout=3600)
+    assert code == 2 and rep["verdict"] == "error", err
     assert "profile-interface-missing" in str(rep["reason"])
     assert "/sys/kernel/debug/pgo/vmlinux.profraw" in str(rep["reason"])
+
+
+def test_pgo_scenario_on_a_tree_without_the_series_is_exit_3(tmp_path: Path) -> None:
+    code, _, err = _run(["smoke", "--tree", str(ensure_default_tree(())), "--out",
+                         str(tmp_path / "run")])
+    assert code == 3
+    assert "CONFIG_PGO_CLANG is not defined in this tree" in err
+    assert "PGO patch series" in err
 
 
 @pytest.mark.parametrize("kind,klass,title", [
