@@ -144,10 +144,13 @@ class Machine:
         if self.qmp is not None:
             while not self.qmp.events.empty():
                 self.events.append(self.qmp.events.get_nowait())
+        terminal: QmpEvent | None = None
         for ev in self.events:
-            if ev.name in TERMINAL_EVENTS:
-                return ev
-        return None
+            if ev.name == "RESUME" and terminal is not None and terminal.name == "STOP":
+                terminal = None  # paused by us (hang forensics) and running again
+            elif ev.name in TERMINAL_EVENTS and terminal is None:
+                terminal = ev
+        return terminal
 
     def gone(self) -> bool:
         """True once the guest can make no more progress (terminal event or QEMU exited)."""

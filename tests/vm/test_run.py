@@ -68,7 +68,7 @@ def test_pgo_scenario_on_a_tree_without_the_series_is_exit_3(tmp_path: Path) -> 
 @pytest.mark.parametrize("kind,klass,title", [
     ("warning", "warning", "WARNING in lkdtm_WARNING"),
     ("bug", "bug", "kernel BUG in lkdtm_BUG"),
-    ("exception", "null-ptr-deref", r"BUG: unable to handle kernel NULL pointer dereference in "
+    ("exception", "null-deref", r"BUG: unable to handle kernel NULL pointer dereference in "
      "lkdtm_EXCEPTION"),
     # a CPU spinning with preemption off: the soft lockup detector (20 s) or the RCU stall
     # detector (21 s) speaks first, and both must name the spinning function
