@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,14 +25,6 @@ INSTALL_HINTS = {
     "bc": "apt-get install -y bc",
     "cpio": "apt-get install -y cpio",
 }
-
-
-def require_tool(name: str) -> str:
-    """Absolute path of host tool ``name`` or ToolMissing with the command that installs it."""
-    path = shutil.which(name)
-    if path is None:
-        raise ToolMissing(name, INSTALL_HINTS.get(name, f"apt-get install -y {name}"))
-    return path
 
 
 def run(

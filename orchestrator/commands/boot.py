@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             report["stdout"] = res.stdout.decode(errors="replace")
         if res.timed_out:
-            hang = _check_hang(g)
+            hang = None if g.responsive() else g.hang_summary()
             report["outcome"] = "guest-hung" if hang else "command-timeout"
             report["reason"] = report["outcome"]
             if hang:
@@ -122,18 +122,6 @@ def run(args: argparse.Namespace) -> int:
             return int(ExitCode.INFRA)
         _emit(args, report)
         return int(res.exit_status if res.exit_status is not None else ExitCode.INFRA)
-
-
-def _check_hang(g: vmguest.Guest) -> str | None:
-    """After a timeout: is the guest still answering? If not, save hang forensics."""
-    try:
-        probe = g.ssh.run(["true"], timeout=5.0)
-        if probe.ok:
-            return None
-    except Exception:  # noqa: BLE001 - any failure here means "not answering"
-        pass
-    rep = g.hang_report()
-    return rep.summary if rep else "guest stopped answering (no forensics)"
 
 
 def _emit(args: argparse.Namespace, report: dict[str, object]) -> None:

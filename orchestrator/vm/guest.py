@@ -80,6 +80,18 @@ class Guest:
             ui.say("vm", f"hang forensics failed: {exc}")
             return None
 
+    def responsive(self, timeout: float = 5.0) -> bool:
+        """True if the guest still runs a trivial command over SSH within ``timeout``."""
+        try:
+            return self.ssh.run(["true"], timeout=timeout).ok
+        except Exception:  # noqa: BLE001 - any failure here means "not answering"
+            return False
+
+    def hang_summary(self) -> str:
+        """Collect hang forensics (hang.json/hang.txt) and return their one-line summary."""
+        rep = self.hang_report()
+        return rep.summary if rep else "guest stopped answering (no forensics available)"
+
     def poweroff(self) -> None:
         """Ask the guest to power off (ACPI S5) over SSH; the machine sees SHUTDOWN quickly.
 
@@ -89,10 +101,6 @@ class Guest:
             with contextlib.suppress(Exception):
                 self.ssh.run(["poweroff", "-f"], timeout=1.0)
         self.ssh.close()
-
-    def close(self) -> None:
-        self.poweroff()
-        self.machine.stop(powerdown_timeout=1.0)
 
     def __enter__(self) -> Guest:
         return self

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import threading
 import time
@@ -201,8 +202,7 @@ def _symbolize(findings: list[Finding], vmlinux: Path) -> None:
 
 def _hang(g: vmguest.Guest) -> str:
     ui.say("run", "guest stopped answering: collecting hang forensics")
-    rep = g.hang_report()
-    return rep.summary if rep else "guest stopped answering (no forensics available)"
+    return g.hang_summary()
 
 
 def _settle(sc: Scenario, g: vmguest.Guest, live: LiveDetector) -> None:
@@ -240,7 +240,7 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, run_dir: Path, result: RunRe
     if profile is not None:
         result.checks.append(Check("profile interface", True, profile))
         ui.say("run", f"profile interface: {profile}")
-    env = (f"export PROFILE={_q(profile or '')} RESET={_q(reset)}\n")
+    env = (f"export PROFILE={shlex.quote(profile or '')} RESET={shlex.quote(reset)}\n")
     for n, cmd in enumerate(sc.setup, start=1):
         res = g.ssh.run_script(env + cmd, timeout=sc.machine.setup_timeout)
         ok = res.ok and not res.timed_out
@@ -320,12 +320,6 @@ def _gather(sc: Scenario, g: vmguest.Guest, run_dir: Path, result: RunResult) ->
         for prof in result.profiles:
             verdict = pcheck.check_file(Path(str(prof["file"])), tools)
             prof.update(verdict.to_json())
-
-
-def _q(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 def _allowlist(sc: Scenario) -> Allowlist:
