@@ -72,3 +72,22 @@ class ToolMissing(InfraError):
         super().__init__(f"{tool} not found; install it with: {fix}", reason="tool-missing")
         self.tool = tool
         self.fix = fix
+
+
+class ConfigMismatch(InvalidInput):
+    """The kernel under test cannot give an option that was asked for (config proof failed).
+
+    Invalid input for ``pgo-orch build`` and ``run`` (exit 3); inside a series or a bisection
+    it belongs to that revision of the kernel (a skip, or an error for that patch)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field, reason="config-mismatch")
+
+
+class BuildFailed(InfraError):
+    """``make`` failed: ``first_errors`` holds the first error lines, ``log`` the build log."""
+
+    def __init__(self, message: str, *, first_errors: str = "", log: str | None = None) -> None:
+        super().__init__(message, reason="build-failed")
+        self.first_errors = first_errors
+        self.log = log

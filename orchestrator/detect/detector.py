@@ -64,6 +64,13 @@ class Finding:
     cause: str | None = None
     class_id: str = ""
     line: int = 0  # line number of the header in the stream (1-based)
+    #: the allowlist's reason when the scenario expected this finding (it does not fail)
+    expected: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The stable key runs, builds and mails are compared on (titles are normalised)."""
+        return f"{self.klass}|{self.title}"
 
     def to_json(self) -> dict[str, object]:
         return {

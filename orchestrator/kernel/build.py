@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from orchestrator import __version__, ui
-from orchestrator.errors import InfraError, InvalidInput
+from orchestrator.errors import BuildFailed, ConfigMismatch, InfraError, InvalidInput
 from orchestrator.kernel import fragments as fr
 from orchestrator.kernel import kconfig, reproducer, toolchain, worktree
 from orchestrator.kernel.tree import TreeState, check_tree, tree_state
@@ -331,11 +331,10 @@ def generate_config(p: Prepared, config_dir: Path, log: Callable[[str], object])
     bad = kconfig.verify(p.requests, final, p.tree)
     if bad:
         lines = "\n".join("  " + m.describe() for m in bad)
-        raise InvalidInput(
+        raise ConfigMismatch(
             f"{len(bad)} requested option(s) did not land in the final config "
             f"({final}); no build was started:\n{lines}",
             field="config",
-            reason="config-mismatch",
         )
     return final
 
@@ -549,9 +548,9 @@ def _run_make(p: Prepared, out: Path, logf: IO[str], previous: int | None) -> Ma
     if rc != 0:
         ticker.done(f"make failed (exit {rc})")
         errs = "\n".join("  " + e for e in stats.first_errors) or "  (no error lines found)"
-        raise InfraError(
+        raise BuildFailed(
             f"kernel build failed (make exit {rc}); first errors:\n{errs}\nfull log: {logf.name}",
-            reason="build-failed",
+            first_errors="\n".join(stats.first_errors), log=str(logf.name),
         )
     ticker.done(f"make finished: {stats.objects} steps in {time.monotonic() - start:.0f}s")
     return stats
