@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import shlex
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from orchestrator.workflows.run import RunResult
+from orchestrator.results import RunResult
+from orchestrator.rundir import RunDir
 
 
-def _metadata(result: RunResult) -> dict[str, object]:
-    meta = result.kernel.get("metadata")
-    if not meta:
-        return {}
-    try:
-        data: dict[str, object] = json.loads(Path(str(meta)).read_text())
-        return data
-    except (OSError, ValueError):
-        return {}
-
-
-def write(result: RunResult) -> None:
+def text(result: RunResult) -> str:
     q = shlex.quote
-    meta = _metadata(result)
     lines = [
         "#!/bin/sh",
-        f"# Reruns scenario {q(result.scenario.name)} (verdict here: {result.verdict}).",
+        f"# Reruns scenario {q(result.scenario)} (verdict here: {result.verdict}).",
         "# Usage: reproducer.sh [OUT]   (default: a new runs/ directory)",
         "set -eu",
         'HERE=$(cd "$(dirname "$0")" && pwd)',
     ]
     args = ['"$HERE/scenario.toml"']
-    tree = meta.get("repo") or meta.get("tree")
+    tree = result.kernel.tree or (str(result.options.tree) if result.options.tree else None)
     if tree:
-        args.append(f"--tree {q(str(tree))}")
-        commit = meta.get("commit")
+        args.append(f"--tree {q(tree)}")
+        commit = result.kernel.commit
         if commit:
             lines += [
-                f"want={q(str(commit))}",
-                f"have=$(git -C {q(str(tree))} rev-parse HEAD 2>/dev/null || echo none)",
+                f"want={q(commit)}",
+                f"have=$(git -C {q(tree)} rev-parse HEAD 2>/dev/null || echo none)",
                 'if [ "$have" != "$want" ]; then',
                 '    echo "warning: the tree is at $have; this run used $want" >&2',
                 "fi",
@@ -55,6 +40,9 @@ def write(result: RunResult) -> None:
         'if [ $# -ge 1 ]; then set -- --out "$1"; fi',
         f'exec pgo-orch run {" ".join(args)} "$@"',
     ]
-    path = result.run_dir / "reproducer.sh"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o755)
+    return "\n".join(lines) + "\n"
+
+
+def write(result: RunResult, rd: RunDir) -> None:
+    rd.write_atomic(rd.rerun_script, text(result))
+    rd.rerun_script.chmod(0o755)
