@@ -41,17 +41,45 @@ class MakeStats:
 
 
 def _group_alive(pgid: int) -> bool:
+    """True while a live (not zombie) process is in the group.
+
+    Orphaned sub-makes are re-parented to PID 1, which in a container may never reap them,
+    so a group of zombies counts as gone (they write nothing).
+    """
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)": state ppid pgrp
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def stop_group(proc: subprocess.Popen[str], grace_s: float = TERM_GRACE_S) -> None:
     """Terminate the process group ``proc`` leads, kill what is left, and wait for it all."""
+    # a second Ctrl-C or SIGTERM must not cut the cleanup short: hold them until it is done
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        _stop(proc, grace_s)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _stop(proc: subprocess.Popen[str], grace_s: float) -> None:
     pgid = proc.pid
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError):
