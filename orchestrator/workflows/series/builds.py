@@ -15,7 +15,6 @@ base's log may come from an earlier incremental build).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ def build_prefix(index: int, commit: str, request: kbuild.BuildRequest) -> Prefi
     except ConfigMismatch as exc:
         return PrefixBuild(index, commit, False, "config-mismatch", exc.message,
                            duration_s=time.monotonic() - t0)
-    sha = hashlib.sha256(res.vmlinux.read_bytes()).hexdigest()
+    sha = res.vmlinux_sha256
     return PrefixBuild(index, commit, True, log=str(res.log), key=res.key,
                        result_dir=str(res.result_dir), vmlinux_sha256=sha, cached=res.cached,
                        duration_s=time.monotonic() - t0)
