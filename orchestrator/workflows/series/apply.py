@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from orchestrator.git import FIXED_IDENTITY, git, git_try
+from orchestrator.kernel import locks
 from orchestrator.paths import cache_root
 from orchestrator.workflows.series.inputs import Patch
 
@@ -46,10 +47,15 @@ def scratch_path(repo: Path) -> Path:
 
 @contextmanager
 def scratch_worktree(repo: Path, base: str) -> Iterator[Path]:
-    """The repository's scratch worktree, locked and detached at ``base``, clean."""
+    """The repository's scratch worktree, locked and detached at ``base``, clean.
+
+    Holds the tree's lock shared (the kernel build's lock order: tree first), so a reset
+    of the default tree never happens under a running ``git am``."""
     wt = scratch_path(repo)
     wt.parent.mkdir(parents=True, exist_ok=True)
-    with open(wt.parent / f".{wt.name}.lock", "w") as lock:
+    # the tree shared (a default-tree reset waits), then this worktree exclusive
+    with locks.hold(locks.tree_lock(repo), shared=True, what="the tree"), \
+            open(wt.parent / f".{wt.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             _reset(repo, wt, base)
