@@ -90,3 +90,22 @@ def test_two_bases_are_ambiguous(tmp_path: Path, fake_tree: Path) -> None:
     mbox.write_text(text)
     with pytest.raises(InvalidInput, match="several bases"):
         read_series(str(mbox), fake_tree, tmp_path / "w")
+
+
+def test_thread_with_two_revisions_takes_the_newest(tmp_path: Path, fake_tree: Path) -> None:
+    base = make_series(fake_tree, SERIES[:2], branch="v1")
+    make_series(fake_tree, [("drivers: step 1 (v2)", CLEAN + "/* one */\n"),
+                            ("drivers: step 2 (v2)", CLEAN + "/* one */\n/* two */\n")],
+                branch="v2")
+    v1 = git(fake_tree, "format-patch", "--stdout", "--thread", "--cover-letter",
+             f"--base={base}", "HEAD..v1")
+    cover_id = next(ln.split(":", 1)[1].strip() for ln in v1.splitlines()
+                    if ln.lower().startswith("message-id:"))
+    v2 = git(fake_tree, "format-patch", "--stdout", "--thread", "--cover-letter",
+             "--subject-prefix=PATCH v2", f"--in-reply-to={cover_id}", f"--base={base}",
+             "HEAD..v2")
+    mbox = tmp_path / "thread.mbox"
+    mbox.write_text(v1 + v2)
+    inp = read_series(str(mbox), fake_tree, tmp_path / "w")
+    assert [p.subject for p in inp.patches] == ["drivers: step 1 (v2)", "drivers: step 2 (v2)"]
+    assert inp.base_hint == base
