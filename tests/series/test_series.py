@@ -76,6 +76,7 @@ def test_per_patch_all_blames_each_patch(tmp_path: Path, cache: Path, fake_tree:
     html = (out / "report.html").read_text()
     assert html.index('class="matrix"') < html.index("New findings")
     assert "introduced by patch 1" in html
+    assert s["clean_again_at"] == 3 and "Patch 3 (pgo: retry (the fix)) leaves none" in html
     assert "=== [2/3] pgo: return -EAGAIN instead" in (out / "apply.log").read_text()
     kcidb = json.loads((tmp_path / "k.json").read_text())
     assert len(kcidb["checkouts"]) == 4 and kcidb["checkouts"][0]["patchset_hash"] == ""

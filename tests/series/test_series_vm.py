@@ -119,6 +119,7 @@ def test_pgo_fixtures_series_all_then_tip(tree: Path, short: Path, tmp_path: Pat
     assert cells == ["pass", "new-finding", "new-finding", "pass"]
     html = (out / "report.html").read_text()
     assert "introduced by patch 1" in html and "fixed again by patch 3" in html
+    assert s["clean_again_at"] == 3 and "Patch 3 (pgo: fixture: retry" in html
     assert json.loads((tmp_path / "k.json").read_text())["issues"]
     # the cheap mode on the same series directory: base and tip are clean
     code, tip = _series(out, str(mbox), "-s", str(short), "--per-patch", "tip")

@@ -135,8 +135,14 @@ class SeriesState:
                     if i and (c.patch == i or c.fixed_by == i)
                 ],
             })
+        new = [c for c in classified if c.status == "new"]
+        clean_from = (max(c.fixed_by or 0 for c in new)
+                      if new and all(c.fixed_by is not None for c in new) else None)
         return {
             "verdict": verdict,
+            # every finding the series introduced is gone from this patch on (the series ends
+            # clean, but its intermediate prefixes are broken: not bisectable)
+            "clean_again_at": clean_from,
             "exit_code": code,
             "reason": reason,
             "status": self.status,
