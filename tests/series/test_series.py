@@ -256,3 +256,38 @@ def test_cli_exit_codes(tmp_path: Path, cache: Path, fake_tree: Path, scenario_f
     assert cli.main(["series", str(nothing), *common, "--base", base]) == 3
     assert "no patches" in capsys.readouterr().err
     assert cli.main(["series", str(tmp_path / "nope"), *common]) == 3
+
+
+def test_interrupted_while_applying(tmp_path: Path, cache: Path, fake_tree: Path,
+                                    scenario_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                    ) -> None:
+    from orchestrator.workflows.series import apply
+    base = make_series(fake_tree, FIXTURES)
+    mbox = export_mbox(fake_tree, "HEAD..topic", tmp_path / "s.mbox", f"--base={base}")
+    before = user_state(fake_tree)
+    real = apply.git_try
+    broken = tmp_path / "broken.patch"
+    broken.write_text(git(fake_tree, "format-patch", "--stdout", "-1", "topic").replace(
+        " int driver(void) { return 1; }", " int other(void);"))
+    ams = []
+
+    def flaky_git(repo: Path, *args: str, **kw: Any) -> Any:
+        if args[:2] == ("am", "-3"):
+            ams.append(args)
+            if len(ams) == 2:  # Ctrl-C while git am stands in a conflict
+                assert real(repo, "am", "-3", str(broken), **kw).returncode != 0
+                assert "am session" in real(repo, "status").stdout
+                raise KeyboardInterrupt
+        return real(repo, *args, **kw)
+
+    monkeypatch.setattr(apply, "git_try", flaky_git)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, fake_tree, str(mbox), scenario_file, FakeRunner(fake_tree))
+    assert user_state(fake_tree) == before
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["interrupted"] and s["exit_code"] == 2
+    wt = apply.scratch_path(fake_tree)
+    assert "am session" not in git(wt, "status")  # aborted on the way out
+    monkeypatch.setattr(apply, "git_try", real)
+    s = _run(tmp_path, fake_tree, str(mbox), scenario_file, FakeRunner(fake_tree))
+    assert s["exit_code"] == 1  # the same directory again: a clean start
