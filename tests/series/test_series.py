@@ -167,6 +167,18 @@ def test_build_failure_and_new_warnings(tmp_path: Path, cache: Path, fake_tree: 
     assert not any(j.attempt_tag and j.rev == p2["commit"] for j in runner.jobs)
 
 
+def test_finding_after_a_build_break_names_both_suspects(tmp_path: Path, cache: Path,
+                                                         fake_tree: Path,
+                                                         scenario_file: Path) -> None:
+    make_series(fake_tree, [("breaks", CLEAN + "/* FAKE_BUILD_ERROR SPLAT */\n"),
+                            ("repairs the build", CLEAN + "/* SPLAT */\n")])
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    f = _by_title(s)[SPLAT_TITLE]
+    assert (f["status"], f["patch"], f["suspects"]) == ("new", 2, [1, 2])
+    assert "any of patches 1, 2 may have brought it" in \
+        (tmp_path / "out" / "report.html").read_text()
+
+
 def test_apply_failure_exit_3_and_tree_untouched(tmp_path: Path, cache: Path,
                                                  fake_tree: Path, scenario_file: Path) -> None:
     base = make_series(fake_tree, FIXTURES[:2])

@@ -97,6 +97,9 @@ class Classified:
     per_prefix: dict[int, tuple[int, int]] = field(default_factory=dict)
     report: str = ""
     run_dirs: list[str] = field(default_factory=list)
+    #: new/flaky: the patches that may have brought it (more than one when the prefixes in
+    #: between were not tested, e.g. did not build)
+    suspects: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "key": self.key, "class": self.klass,
@@ -104,7 +107,7 @@ class Classified:
                 "fixed_by": self.fixed_by, "hits": self.hits, "runs": self.runs,
                 "per_prefix": {str(k): {"hits": h, "runs": r}
                                for k, (h, r) in sorted(self.per_prefix.items())},
-                "report": self.report, "run_dirs": self.run_dirs}
+                "report": self.report, "run_dirs": self.run_dirs, "suspects": self.suspects}
 
 
 def _counts(records: list[RunRecord], key: str, *, confirm: bool | None = None
@@ -174,6 +177,7 @@ def _classify_key(scenario: str, key: str, occ: Occurrence, recs: list[RunRecord
     prev = previous_tested(recs, first)
     confirmed = confirm.get(first, (0, 0))[0] > 0
     prev_clean = prev is None or table.get(prev, (0, 0))[0] == 0
+    c.suspects = list(range((prev if prev is not None else 0) + 1, first + 1))
     if seen is not None and confirmed and prev_clean:
         c.status = "new"
         if last not in present:
