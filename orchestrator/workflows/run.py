@@ -27,7 +27,13 @@ from pathlib import Path
 from orchestrator import ui
 from orchestrator.detect.allowlist import Allowlist
 from orchestrator.detect.detector import Finding
-from orchestrator.errors import BuildFailed, ConfigMismatch, InvalidInput, PgoOrchError
+from orchestrator.errors import (
+    BuildFailed,
+    ConfigMismatch,
+    InfraError,
+    InvalidInput,
+    PgoOrchError,
+)
 from orchestrator.kernel import build as kbuild
 from orchestrator.kernel import defaults
 from orchestrator.kernel.kconfig import read_config
@@ -107,30 +113,55 @@ def _str(v: object) -> str | None:
     return str(v) if v is not None else None
 
 
-def run_scenario(sc: Scenario, rd: RunDir, opts: RunOptions | None = None,
+def run_scenario(sc: Scenario, rd: RunDir | Path, opts: RunOptions | None = None,
                  build: kbuild.BuildResult | None = None, *, job_id: str = "") -> RunResult:
     """Run ``sc`` into ``rd``; returns the result with every report written.
 
-    Raises only :class:`InvalidInput` for input that cannot be run at all (an unknown tree,
-    fragment or revision) and ``KeyboardInterrupt`` (after writing the reports)."""
-    from orchestrator.report import write_all
-
+    ``rd`` is a claimed :class:`RunDir` (or a path, used as is). Raises only
+    :class:`InvalidInput` for input that cannot be run at all (an unknown tree, fragment or
+    revision), :class:`InfraError` when the reports cannot be written (``result`` attribute:
+    the value), and ``KeyboardInterrupt`` (after writing the reports)."""
+    if isinstance(rd, Path):
+        rd.mkdir(parents=True, exist_ok=True)
+        rd = RunDir(rd.resolve())
     opts = opts or RunOptions()
     result = RunResult(sc.name, rd.path, description=sc.description, job_id=job_id,
                        options=opts, reproduced=sc.reproduced_by([]))
-    rd.write_atomic(rd.scenario_toml, sc.source_text or _toml_note(sc))
-    rd.write_json(rd.scenario_json, sc.to_json())
     t_all = time.monotonic()
     try:
+        rd.write_atomic(rd.scenario_toml, sc.source_text or _toml_note(sc))
+        rd.write_json(rd.scenario_json, sc.to_json())
         _build_and_run(sc, rd, opts, build, result)
     except KeyboardInterrupt:
         _end(result, Verdict.ERROR, "interrupted", "interrupted (signal or Ctrl-C)")
         result.timings.mark("total", time.monotonic() - t_all)
-        write_all(result, rd)
+        _write_reports(result, rd)
         raise
+    except OSError as exc:  # the host: a full disk, a vanished run directory
+        _end(result, Verdict.ERROR, "infra", f"infra: host error: {exc}")
     result.timings.mark("total", time.monotonic() - t_all)
-    write_all(result, rd)
+    _write_reports(result, rd)
     return result
+
+
+class ReportsNotWritten(InfraError):
+    """The run ended but its reports could not be written; ``result`` holds the value."""
+
+    def __init__(self, result: RunResult, exc: OSError) -> None:
+        super().__init__(f"cannot write the reports into {result.run_dir}: {exc}",
+                         reason="infra")
+        self.result = result
+
+
+def _write_reports(result: RunResult, rd: RunDir) -> None:
+    from orchestrator.report import write_all
+
+    try:
+        write_all(result, rd)
+    except OSError as exc:
+        if result.reason_code != "interrupted":  # the run's value is not on disk: not usable
+            _end(result, Verdict.ERROR, "infra", f"infra: cannot write the reports: {exc}")
+        raise ReportsNotWritten(result, exc) from exc
 
 
 def _toml_note(sc: Scenario) -> str:

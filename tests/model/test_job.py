@@ -136,3 +136,30 @@ def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (job.run_dir / "console.log").is_file()
     calls = fakes.install(monkeypatch, tmp_path)
     assert run_job(job)["verdict"] == "pass" and calls.boot == 1
+
+
+def test_unusable_out_root_is_an_error_result_not_an_exception(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fakes.install(monkeypatch, tmp_path)
+    (tmp_path / "file").write_text("x")
+    job = Job(scenario_text=fakes.SCENARIO, out_root=str(tmp_path / "file" / "runs"))
+    res = run_job(job)
+    assert (res["verdict"], res["exit_code"], res["reason_code"]) == ("error", 2, "run-dir")
+    assert calls.boot == 0
+
+
+def test_reports_that_cannot_be_written_still_give_the_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno as errno_
+
+    from orchestrator.report import jsonreport
+
+    def full_disk(*a: object) -> None:
+        raise OSError(errno_.ENOSPC, "No space left on device")
+
+    fakes.install(monkeypatch, tmp_path)
+    monkeypatch.setattr(jsonreport, "write_result", full_disk)
+    job = _job(tmp_path)
+    res = run_job(job)
+    assert (res["verdict"], res["reason_code"]) == ("error", "infra")
+    assert "No space left" in res["reason"] and not (job.run_dir / "result.json").exists()
