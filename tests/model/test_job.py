@@ -163,3 +163,30 @@ def test_reports_that_cannot_be_written_still_give_the_value(
     res = run_job(job)
     assert (res["verdict"], res["reason_code"]) == ("error", "infra")
     assert "No space left" in res["reason"] and not (job.run_dir / "result.json").exists()
+
+
+def test_same_job_twice_at_once_runs_once(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second caller waits for the first one's claim, then reads its result."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        assert release.wait(30)
+
+    calls = fakes.install(monkeypatch, tmp_path, on_driver=hold)
+    job = _job(tmp_path)
+    results: list[dict[str, object]] = []
+    first = threading.Thread(target=lambda: results.append(run_job(job)))
+    first.start()
+    assert started.wait(30)
+    second = threading.Thread(target=lambda: results.append(run_job(job)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting for the claim, not running its own copy
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert len(results) == 2 and results[0] == results[1] and calls.boot == 1
