@@ -110,7 +110,8 @@ class BootInfo:
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"accel": self.accel, "method": self.method, **self.phases}
+        head = {k: v for k, v in (("accel", self.accel), ("method", self.method)) if v}
+        return {**head, **self.phases}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BootInfo:
@@ -165,8 +166,10 @@ class Timings:
         return self.phases.get("total", 0.0)
 
     def to_json(self) -> dict[str, float]:
+        """Every phase that ran; ``build``, ``boot`` and ``total`` always (0.0 if not run)."""
         out = dict(self.phases)
-        out.setdefault("total", 0.0)
+        for key in ("build", "boot", "total"):
+            out.setdefault(key, 0.0)
         return out
 
 
