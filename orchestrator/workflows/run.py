@@ -20,6 +20,7 @@ Only invalid input raises (exit 3). Infrastructure faults are verdict ``error``;
 from __future__ import annotations
 
 import shlex
+import signal
 import threading
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ GRACE = 60.0  # seconds beyond the readers' duration before the guest counts as 
 #: after a hang, keep watching at least this long: the soft lockup detector reports after
 #: 2 x watchdog_thresh (20 s), RCU stalls after 21 s
 HANG_SETTLE = 30.0
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def build_request(sc: Scenario, opts: RunOptions) -> kbuild.BuildRequest:
@@ -135,7 +137,12 @@ def run_scenario(sc: Scenario, rd: RunDir | Path, opts: RunOptions | None = None
     except KeyboardInterrupt:
         _end(result, Verdict.ERROR, "interrupted", "interrupted (signal or Ctrl-C)")
         result.timings.mark("total", time.monotonic() - t_all)
-        _write_reports(result, rd)
+        # a second signal must not cut the reports short: hold signals while writing
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            _write_reports(result, rd)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
     except OSError as exc:  # the host: a full disk, a vanished run directory
         _end(result, Verdict.ERROR, "infra", f"infra: host error: {exc}")
