@@ -67,16 +67,12 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def build_request(sc: Scenario, opts: RunOptions) -> kbuild.BuildRequest:
-    tree = opts.tree if opts.tree is not None else defaults.default_tree()
-    frags = sc.kernel.fragments if sc.kernel.fragments is not None else \
-        defaults.default_fragments()
-    req = kbuild.BuildRequest(tree=tree, base_config=sc.kernel.base_config,
-                              fragments=list(frags),
-                              options=[*sc.kernel.options, *opts.extra_options],
-                              rev=opts.rev)
-    if opts.jobs:
-        req.jobs = opts.jobs
-    return req
+    """The build this run needs (defaults applied in ``kernel.defaults``)."""
+    return defaults.resolve_request(tree=opts.tree, rev=opts.rev,
+                                    base_config=sc.kernel.base_config,
+                                    fragments=sc.kernel.fragments,
+                                    options=[*sc.kernel.options, *opts.extra_options],
+                                    jobs=opts.jobs)
 
 
 def missing_requirements(sc: Scenario, config: Path) -> list[str]:
@@ -96,23 +92,13 @@ def missing_requirements(sc: Scenario, config: Path) -> list[str]:
 
 
 def kernel_info(build: kbuild.BuildResult) -> KernelInfo:
-    meta = build.read_metadata()
-    tools = meta.get("toolchain")
-    warnings = meta.get("warnings")
+    meta = build.metadata_json()
     return KernelInfo(
         ok=True, key=build.key, cached=build.cached, result_dir=str(build.result_dir),
-        log=str(build.log), tree=_str(meta.get("repo")) or _str(meta.get("tree")),
-        commit=_str(meta.get("commit")), rev=_str(meta.get("rev")),
-        vmlinux=str(build.vmlinux),
-        vmlinux_sha256=_str(getattr(build, "vmlinux_sha256", None)),
-        warnings=warnings if isinstance(warnings, int) else None,
-        metadata=str(build.metadata), config=str(build.config),
-        duration_s=round(build.duration, 3),
-        toolchain={str(k): str(v) for k, v in tools.items()} if isinstance(tools, dict) else {})
-
-
-def _str(v: object) -> str | None:
-    return str(v) if v is not None else None
+        log=str(build.log), tree=meta.get("repo") or meta["tree"], commit=meta["commit"],
+        rev=meta["rev"], vmlinux=str(build.vmlinux), vmlinux_sha256=build.vmlinux_sha256,
+        warnings=meta["warnings"], metadata=str(build.metadata), config=str(build.config),
+        duration_s=round(build.duration, 3), toolchain=dict(meta["toolchain"]))
 
 
 def run_scenario(sc: Scenario, rd: RunDir | Path, opts: RunOptions | None = None,
@@ -208,11 +194,11 @@ def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
         _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}", exc.message)
         return
     result.timings.mark("build", time.monotonic() - t0)
-    result.kernel = kernel_info(build)
     try:
-        rd.write_atomic(rd.kernel_metadata, build.metadata.read_text())
-    except OSError as exc:
-        _end(result, Verdict.ERROR, "infra", f"infra: cannot copy the kernel metadata: {exc}")
+        result.kernel = kernel_info(build)
+        rd.write_json(rd.kernel_metadata, build.metadata_json())
+    except PgoOrchError as exc:  # metadata missing or corrupt in the cache
+        _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}")
         return
     missing = missing_requirements(sc, build.config)
     if missing:
@@ -222,7 +208,8 @@ def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
         _end(result, Verdict.ERROR, "requirement-missing", err.message)
         return
     try:
-        obs = _run_in_guest(sc, build, rd, opts, result)
+        with build.lease():  # the cache does not prune this kernel while it runs
+            obs = _run_in_guest(sc, build, rd, opts, result)
     except PgoOrchError as exc:
         _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}", exc.message)
         return
@@ -251,7 +238,7 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, rd: RunDir, opts: Run
                                 memory_mb=mc.memory_mb, boot_timeout=mc.boot_timeout,
                                 ssh_timeout=mc.ssh_timeout, cmdline_extra=list(mc.cmdline))
     live = LiveDetector(settle_seconds=min(10.0, max(2.0, sc.verdict.settle)))
-    image = vmguest.KernelImage(build.vmlinux, build.bzimage, build.config, build.system_map)
+    image = build.image()
     obs = Observations()
     t0 = time.monotonic()
     ui.say("run", "booting")

@@ -62,7 +62,7 @@ def test_run_job_returns_contract_json_and_is_idempotent(
     assert res["reads"] == {"total": 3, "failed": 0, "short": 0}
     assert res["reproduced"] is None and res["hang"] is None
     assert res["kernel"]["ok"] is True and res["kernel"]["commit"].startswith("c0ffee")
-    assert res["kernel"]["warnings"] == 3
+    assert res["kernel"]["warnings"] == 3 and res["kernel"]["vmlinux_sha256"] == "5" * 64
     assert [p["size"] for p in res["profiles"]] == [72]
     assert set(res["timings_s"]) >= {"build", "boot", "total"}
     stored = json.loads((job.run_dir / "result.json").read_text())
