@@ -32,9 +32,9 @@ def test_signal_during_run_writes_interrupted_reports(tmp_path: Path, sig: signa
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    for _ in range(times):  # impatient callers signal again while the reports are written
+    for _ in range(times):  # impatient callers signal again while reports are written, or later
         proc.send_signal(sig)
-        time.sleep(0.02)
+        time.sleep(0.05)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 2, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
