@@ -164,7 +164,7 @@ def _toml_note(sc: Scenario) -> str:
 def _end(result: RunResult, verdict: Verdict, code: str, reason: str, detail: str = "") -> None:
     result.verdict, result.reason_code, result.reason = verdict, code, reason
     result.checks.append(RunCheck("infrastructure" if verdict is Verdict.ERROR else code,
-                               False, code, detail or reason))
+                                  False, code, detail or reason))
 
 
 def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
@@ -287,7 +287,7 @@ def _ssh_failure(g: vmguest.Guest, exc: SshError, obs: Observations) -> bool:
         return False
     obs.hang = _hang(g)
     obs.checks.append(RunCheck("guest responsive", False, f"{exc.reason}: {exc.message}",
-                            obs.hang))
+                               obs.hang))
     return True
 
 
@@ -335,8 +335,8 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResul
     result.profile_path = profile
     if profile is None and sc.profile.required:
         obs.checks.append(RunCheck("profile interface", False, "profile interface not present",
-                                "none of these paths exists in the guest: "
-                                + ", ".join(sc.profile.paths)))
+                                   "none of these paths exists in the guest: "
+                                   + ", ".join(sc.profile.paths)))
         obs.stop = Stop("profile-interface-missing", "profile-interface-missing: none of "
                         + ", ".join(sc.profile.paths) + " exists in the guest")
         return
@@ -348,7 +348,7 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResul
         res = g.ssh.run_script(env + cmd, timeout=sc.machine.setup_timeout)
         ok = res.ok and not res.timed_out
         obs.checks.append(RunCheck(f"setup {n}", ok, f"exit {res.exit_status}",
-                                res.text()[-2000:]))
+                                   res.text()[-2000:]))
         if not ok:
             obs.stop = Stop("setup-failed",
                             f"setup command {n} failed (exit {res.exit_status})")
