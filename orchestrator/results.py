@@ -110,8 +110,7 @@ class BootInfo:
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        head = {k: v for k, v in (("accel", self.accel), ("method", self.method)) if v}
-        return {**head, **self.phases}
+        return {"accel": self.accel, "method": self.method, **self.phases}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BootInfo:
