@@ -61,10 +61,13 @@ class BuildMetadata(TypedDict):
     kernel_release: str | None
 
 
-#: fields whose type read() checks (the ones reports and workflows use)
-_CHECKED: dict[str, tuple[type, ...]] = {
-    "tree": (str,), "commit": (str, type(None)), "rev": (str, type(None)), "dirty": (bool,),
-    "toolchain": (dict,), "warnings": (int,), "key": (str,), "config_sha256": (str,),
+#: fields read() requires, and the types it checks wherever the field is present (every
+#: build pgo-orch makes writes them all; hand-made metadata in tests may carry fewer)
+_REQUIRED = ("tree", "commit", "toolchain")
+_TYPES: dict[str, tuple[type, ...]] = {
+    "tree": (str,), "commit": (str, type(None)), "rev": (str, type(None)),
+    "repo": (str, type(None)), "dirty": (bool,), "toolchain": (dict,), "warnings": (int,),
+    "key": (str,), "config_sha256": (str,), "vmlinux_sha256": (str,),
 }
 
 
@@ -93,10 +96,13 @@ def read(path: Path) -> BuildMetadata:
     if not isinstance(data, dict):
         raise InfraError(f"build metadata {path} is not a JSON object",
                          reason="bad-build-metadata")
-    for name, types in _CHECKED.items():
-        if not isinstance(data.get(name), types):
-            raise InfraError(f"build metadata {path}: field {name!r} is missing or has the "
-                             f"wrong type", reason="bad-build-metadata")
+    for name, types in _TYPES.items():
+        if name in _REQUIRED and name not in data:
+            raise InfraError(f"build metadata {path}: field {name!r} is missing",
+                             reason="bad-build-metadata")
+        if name in data and not isinstance(data[name], types):
+            raise InfraError(f"build metadata {path}: field {name!r} has the wrong type "
+                             f"({type(data[name]).__name__})", reason="bad-build-metadata")
     meta = cast(BuildMetadata, data)
     if not isinstance(meta.get("vmlinux_sha256"), str):
         vmlinux = path.parent / "vmlinux"
