@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orchestrator.errors import InvalidInput
 from orchestrator.kernel import locks
+from orchestrator.kernel import metadata as md
 from orchestrator.kernel import result as res
 from orchestrator.paths import cache_root
 
@@ -86,9 +87,7 @@ def record(key: str, result_dir: Path, root: Path | None = None) -> None:
     """Point the index at a finished result (atomically)."""
     entry = index_entry(key, root)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_name(f".{key}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"result_dir": str(result_dir)}))
-    os.replace(tmp, entry)
+    md.write_atomic(entry, json.dumps({"result_dir": str(result_dir)}))
 
 
 def prune(results: Path, *, root: Path | None = None, keep: int | None = None,

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -79,11 +80,24 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` through a unique temp file and a rename: a reader (or a
+    process killed half way) never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would stay with the renamed file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write(path: Path, meta: BuildMetadata) -> None:
-    """Write atomically (temp + rename): a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write metadata.json atomically."""
+    write_atomic(path, json.dumps(meta, indent=2) + "\n")
 
 
 def read(path: Path) -> BuildMetadata:
