@@ -27,7 +27,7 @@ from orchestrator.paths import cache_root
 
 #: results kept per slot (all --rev builds of one tree and fragment set share a slot);
 #: PGO_ORCH_CACHE_KEEP overrides it
-KEEP = 6
+KEEP = 16
 #: a result used this recently is never pruned; PGO_ORCH_CACHE_GRACE_S overrides it
 GRACE_S = 600.0
 
