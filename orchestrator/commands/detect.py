@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orchestrator.detect.detector import Detector, Finding, dedup
+from orchestrator.detect.detector import Detector, Finding, FindingSet
 from orchestrator.errors import ExitCode, InvalidInput
 
 CHUNK = 1 << 20
@@ -31,15 +31,15 @@ def register(subparsers: Any) -> None:
 
 
 def scan_file(path: Path) -> list[Finding]:
-    """Stream a log file through the detector; deduplicated findings."""
+    """Stream a log file through the detector; findings merged by title as they come, so
+    memory does not grow with the number of repeated splats."""
     det = Detector()
-    found: list[Finding] = []
+    found = FindingSet()
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
-            found += det.feed(chunk)
-    found += det.close()
-    found.sort(key=lambda f: f.line)
-    return dedup(found)
+            found.extend(det.feed(chunk))
+    found.extend(det.close())
+    return found.findings()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 :class:`Detector` takes console bytes in any chunking and turns them into :class:`Finding`
 objects.  Design:
 
-* Lines are split incrementally (partial lines are kept, at most ``MAX_LINE`` characters).
+* Lines are split incrementally (partial lines are kept, at most ``MAX_LINE`` characters);
+  only the first ``MAX_MSG`` characters of a message are examined (printk's own limit), which
+  bounds the cost of every catalogue regex on hostile input.
 * Hot path: while no report is open, whole chunks are scanned for the catalogue's header
   keywords (one regex for keywords starting with a non-lowercase character plus ``str.find``
   for the others); only lines containing a keyword are parsed and matched against the
@@ -29,65 +31,26 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass, default_catalogue
 from orchestrator.detect.console import ConsoleLine, parse_line
-from orchestrator.detect.frames import Frame, is_marker, parse_frame
+from orchestrator.detect.finding import Finding, FindingSet, dedup
+from orchestrator.detect.frames import is_marker, parse_frame
 from orchestrator.detect.title import build_title
 
-__all__ = ["Detector", "Finding", "dedup", "detect_text"]
+__all__ = ["Detector", "Finding", "FindingSet", "dedup", "detect_text"]
 
 MAX_LINE = 64 * 1024
+#: printk never prints a line longer than this (LOG_LINE_MAX is 1024 minus the prefix); only
+#: this much of a message is examined, so a long garbage line costs linear time however the
+#: catalogue's regexes are written
+MAX_MSG = 1024
+MAX_LINE_EXAMINED = MAX_MSG + 128  # room for the timestamp / caller / kmsg prefix
 STALE_LINES = 2000
 CLOSED_STALE_LINES = 40
 CAUSE_LINES = 5000
 MAX_OPEN = 64
-
-
-@dataclass
-class Finding:
-    """One kernel report."""
-
-    klass: str
-    title: str
-    report: str
-    frames: list[Frame]
-    guilty: str | None
-    corrupted: bool
-    fatal: bool
-    caller: str | None
-    first_time: float | None
-    last_time: float | None
-    count: int = 1
-    cause: str | None = None
-    class_id: str = ""
-    line: int = 0  # line number of the header in the stream (1-based)
-    #: the allowlist's reason when the scenario expected this finding (it does not fail)
-    expected: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The stable key runs, builds and mails are compared on (titles are normalised)."""
-        return f"{self.klass}|{self.title}"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "class": self.klass,
-            "title": self.title,
-            "guilty": self.guilty,
-            "corrupted": self.corrupted,
-            "fatal": self.fatal,
-            "caller": self.caller,
-            "first_time": self.first_time,
-            "last_time": self.last_time,
-            "count": self.count,
-            "cause": self.cause,
-            "line": self.line,
-            "frames": [f.to_json() for f in self.frames],
-            "report": self.report,
-        }
 
 
 @dataclass(eq=False)
@@ -287,7 +250,7 @@ class Detector:
 
     def _line(self, raw: str) -> None:
         self._seq += 1
-        cl = parse_line(raw)
+        cl = parse_line(raw if len(raw) <= MAX_LINE_EXAMINED else raw[:MAX_LINE_EXAMINED])
         if cl.dictionary:
             return
         if cl.prefixed:
@@ -459,36 +422,10 @@ class Detector:
         )
 
 
-def dedup(findings: Iterable[Finding]) -> list[Finding]:
-    """Merge findings with the same title: one finding each, with count and time range."""
-    by_title: dict[str, Finding] = {}
-    for f in findings:
-        seen = by_title.get(f.title)
-        if seen is None:
-            by_title[f.title] = Finding(
-                klass=f.klass, title=f.title, report=f.report, frames=list(f.frames),
-                guilty=f.guilty, corrupted=f.corrupted, fatal=f.fatal, caller=f.caller,
-                first_time=f.first_time, last_time=f.last_time, count=f.count, cause=f.cause,
-                class_id=f.class_id, line=f.line,
-            )  # fmt: skip
-            continue
-        seen.count += f.count
-        seen.fatal = seen.fatal or f.fatal
-        if seen.corrupted and not f.corrupted:
-            seen.report, seen.frames, seen.corrupted = f.report, list(f.frames), False
-        if f.first_time is not None and (seen.first_time is None or f.first_time < seen.first_time):
-            seen.first_time = f.first_time
-        if f.last_time is not None and (seen.last_time is None or f.last_time > seen.last_time):
-            seen.last_time = f.last_time
-        if seen.cause is None:
-            seen.cause = f.cause
-    return list(by_title.values())
-
-
 def detect_text(text: str, catalogue: Catalogue | None = None) -> list[Finding]:
     """Batch detection over a whole console log, deduplicated."""
     det = Detector(catalogue)
-    found = det.feed_text(text)
-    found += det.close()
-    found.sort(key=lambda f: f.line)
-    return dedup(found)
+    found = FindingSet()
+    found.extend(det.feed_text(text))
+    found.extend(det.close())
+    return found.findings()
