@@ -9,6 +9,10 @@ Handled forms (the message is what follows the prefix, with one separating space
 * ``6,123,4567,-;msg`` / ``6,123,4567,-,caller=T1;msg``   raw ``/dev/kmsg`` records
   (timestamp in microseconds)
 * ``[Mon Nov 27 12:00:00 2023] msg``          ``dmesg -T``
+* ``Oct 11 06:07:26 host kernel: msg`` and ``2023-01-28T13:02:16.33+01:00 host kernel: msg``
+  syslog / journal lines (host optional; any of the forms above may follow ``kernel:``);
+  lines of other programs (``host sshd[12]: ...``) are user space (``prefixed=False``)
+* ``2023-01-28T13:02:16.334241+01:00   [    6.05] msg``  an ISO time before a printk prefix
 * anything else: plain dmesg without prefix (the whole line is the message)
 
 Trailing ``\\r`` is removed.  ``/dev/kmsg`` dictionary lines (`` SUBSYSTEM=pci``) are
@@ -30,6 +34,11 @@ _KMSG_RE = re.compile(
 )
 _DMESG_T_RE = re.compile(r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}\] ?")
 _KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
+_SYSLOG_RE = re.compile(
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"(?:Z|[+-]\d\d:?\d\d)?)(?:\s+(?:(?:(?P<host>[\w.-]{1,64})\s+)?"
+    r"(?P<prog>kernel|[\w.@/-]{1,64}(?:\[\d+\])?):|(?=\s*\[)))\s?"
+)
 
 
 @dataclass(slots=True)
@@ -91,4 +100,12 @@ def parse_line(raw: str) -> ConsoleLine:
             )
     elif first == " " and _KMSG_DICT_RE.match(raw):
         return ConsoleLine(raw, raw, None, None, False, dictionary=True)
+    if first.isalnum():
+        m = _SYSLOG_RE.match(raw)
+        if m is not None:
+            prog = m.group("prog")
+            if prog is not None and prog != "kernel":
+                return ConsoleLine(raw, raw[m.end() :], None, None, False)  # another program
+            inner = parse_line(raw[m.end() :].lstrip())
+            return ConsoleLine(raw, inner.msg, inner.ts, inner.caller, True, inner.dictionary)
     return ConsoleLine(raw, raw, None, None, False)
