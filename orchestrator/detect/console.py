@@ -13,6 +13,8 @@ Handled forms (the message is what follows the prefix, with one separating space
   syslog / journal lines (host optional; any of the forms above may follow ``kernel:``);
   lines of other programs (``host sshd[12]: ...``) are user space (``prefixed=False``)
 * ``2023-01-28T13:02:16.334241+01:00   [    6.05] msg``  an ISO time before a printk prefix
+* ``user text [  694.046913] msg``  a printk prefix after other text on the same line (the
+  console interleaved user-space output with a kernel line): the kernel part is the message
 * anything else: plain dmesg without prefix (the whole line is the message)
 
 Trailing ``\\r`` is removed.  ``/dev/kmsg`` dictionary lines (`` SUBSYSTEM=pci``) are
@@ -34,8 +36,11 @@ _KMSG_RE = re.compile(
 )
 _DMESG_T_RE = re.compile(r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}\] ?")
 _KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
+# a printk prefix in the middle of a line: kernel output that started after user-space text
+_MIDLINE_PRINTK_RE = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
 _SYSLOG_RE = re.compile(
-    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\w{1,6} {1,2}\d{1,2} \d\d:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
     r"(?:Z|[+-]\d\d:?\d\d)?)(?:\s+(?:(?:(?P<host>[\w.-]{1,64})\s+)?"
     r"(?P<prog>kernel|[\w.@/-]{1,64}(?:\[\d+\])?):|(?=\s*\[)))\s?"
 )
@@ -100,6 +105,11 @@ def parse_line(raw: str) -> ConsoleLine:
             )
     elif first == " " and _KMSG_DICT_RE.match(raw):
         return ConsoleLine(raw, raw, None, None, False, dictionary=True)
+    if "] " in raw:
+        mm = _MIDLINE_PRINTK_RE.search(raw, 1)
+        if mm is not None:
+            inner = parse_line(raw[mm.start() :])
+            return ConsoleLine(raw, inner.msg, inner.ts, inner.caller, True, inner.dictionary)
     if first.isalnum():
         m = _SYSLOG_RE.match(raw)
         if m is not None:
