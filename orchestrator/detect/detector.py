@@ -51,6 +51,16 @@ STALE_LINES = 2000
 CLOSED_STALE_LINES = 40
 CAUSE_LINES = 5000
 MAX_OPEN = 64
+_END_REASONS = {
+    "end": "an end line (---[ end trace ]--- or the class's end)",
+    "trace-close": "the line after the closed trace",
+    "body": "a line outside the class's body",
+    "next-header": "the next report's header from the same caller",
+    "max-lines": "the report length limit",
+    "stale": "silence from its caller",
+    "timeout": "the settle timeout",
+    "close": "the end of the log",
+}
 
 
 @dataclass(eq=False)
@@ -74,6 +84,7 @@ class _Report:
     fatal: bool = False
     cause_ref: _Report | None = None
     finding: Finding | None = None
+    absorbed: list[str] | None = None  # --explain: later headers this report took in
 
     def add(self, cl: ConsoleLine, seq: int) -> None:
         self.lines.append(cl.raw)
@@ -92,10 +103,12 @@ class Detector:
         *,
         settle_seconds: float = 10.0,
         max_report_lines: int = 400,
+        explain: bool = False,
     ) -> None:
         self._cat = catalogue if catalogue is not None else default_catalogue()
         self._settle = settle_seconds
         self._max_lines = max(1, max_report_lines)
+        self._explain = explain  # findings carry Finding.explanation (pgo-orch detect --explain)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._open: dict[str | None, _Report] = {}
@@ -320,6 +333,12 @@ class Detector:
                 if not absorb:
                     self._finalize(rep, "next-header")
                     return False
+                if self._explain:
+                    why = "interrupts = false" if not hrc.interrupts else "merge_next"
+                    rep.absorbed = (rep.absorbed or []) + [
+                        f"line {self._seq}: {hrc.id} header taken into this report ({why}): "
+                        f"{cl.raw.strip()}"
+                    ]
                 if hrc.fatal:
                     rep.fatal = True
         if rc.body is not None and not rc.body.search(msg):
@@ -405,7 +424,23 @@ class Detector:
             else:
                 cause = build_title(ref.rc, self._cat, ref.header, ref.msgs).title
             rep.cause_ref = None
+        explanation: list[str] | None = None
+        if self._explain:
+            explanation = [
+                f"header: line {rep.seq}, class {rc.id} ({rc.klass}), matched "
+                f"{rep.header.group(0)!r} in: {rep.lines[0].strip() if rep.lines else ''}",
+                *(rep.absorbed or []),
+                f"report: {len(rep.lines)} line(s), ended by {_END_REASONS.get(reason, reason)}",
+                *tr.notes,
+            ]
+            if corrupted:
+                explanation.append(
+                    "corrupted: "
+                    + ("the trace was cut" if tr.trace_found and not tr.missing else
+                       "no usable stack" if not tr.trace_found else "a title field is missing")
+                )  # fmt: skip
         return Finding(
+            explanation=explanation,
             klass=rc.klass,
             title=tr.title,
             report="\n".join(rep.lines),

@@ -39,6 +39,8 @@ class Finding:
     line: int = 0  # line number of the header in the stream (1-based)
     #: the allowlist's reason when the scenario expected this finding (it does not fail)
     expected: str | None = None
+    #: how the detector read the report (``Detector(explain=True)``; ``pgo-orch detect --explain``)
+    explanation: list[str] | None = None
 
     @property
     def key(self) -> str:
@@ -60,6 +62,7 @@ class Finding:
             "line": self.line,
             "frames": [f.to_json() for f in self.frames],
             "report": self.report,
+            **({"explanation": self.explanation} if self.explanation is not None else {}),
         }
 
 
