@@ -61,6 +61,7 @@ class ReportClass:
     false_positives: tuple[re.Pattern[str], ...] = ()
     rip_is_target: re.Pattern[str] | None = None
     skip_families: tuple[str, ...] = ()  # opt-in families this class applies
+    values: tuple[tuple[str, tuple[tuple[re.Pattern[str], str], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ _CLASS_KEYS = {
     "id", "klass", "keywords", "header", "title", "stack", "stack_fallback", "use_header_func",
     "skip_frames", "extractor", "anchors", "fields", "sanitize", "needs_trace", "fatal", "end",
     "end_on_trace_close", "body", "interrupts", "merge_next", "cross_cpu_after", "cause",
-    "max_lines", "false_positives", "rip_is_target", "skip_families",
+    "max_lines", "false_positives", "rip_is_target", "skip_families", "values",
 }  # fmt: skip
 
 
@@ -222,7 +223,20 @@ def _parse_class(
     bad = set(families) - opt_in
     if bad:
         raise r.fail(f"{where}.skip_families", f"not an opt-in family: {', '.join(sorted(bad))}")
+    values_raw = d.get("values", {})
+    if not isinstance(values_raw, dict):
+        raise r.fail(f"{where}.values", "expected a table of name = [[regex, value], ...]")
+    values: list[tuple[str, tuple[tuple[re.Pattern[str], str], ...]]] = []
+    for name, pairs in values_raw.items():
+        vw = f"{where}.values.{name}"
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in pairs
+        ):
+            raise r.fail(vw, "expected a list of [regex, value] pairs")
+        values.append((str(name), tuple((r.regex(vw, p[0]), p[1]) for p in pairs)))
     return ReportClass(
+        values=tuple(values),
         skip_families=tuple(families),
         id=cid,
         klass=str(d.get("klass", cid)),

@@ -8,7 +8,8 @@ Handled forms (the message is what follows the prefix, with one separating space
 * ``<6>[   12.345678] msg``                    syslog level before the timestamp
 * ``6,123,4567,-;msg`` / ``6,123,4567,-,caller=T1;msg``   raw ``/dev/kmsg`` records
   (timestamp in microseconds)
-* ``[Mon Nov 27 12:00:00 2023] msg``          ``dmesg -T``
+* ``[Mon Nov 27 12:00:00 2023] msg``          ``dmesg -T`` (also a serial terminal's own
+  ``[2021/07/05, 13:43:52.334] msg`` stamps)
 * ``Oct 11 06:07:26 host kernel: msg`` and ``2023-01-28T13:02:16.33+01:00 host kernel: msg``
   syslog / journal lines (host optional; any of the forms above may follow ``kernel:``);
   lines of other programs (``host sshd[12]: ...``) are user space (``prefixed=False``)
@@ -34,7 +35,10 @@ _PRINTK_RE = re.compile(
 _KMSG_RE = re.compile(
     r"(?P<lvl>\d+),(?P<seq>\d+),(?P<us>\d+),[^;,]*(?:,caller=(?P<caller>[TC]\d+))?[^;]*;"
 )
-_DMESG_T_RE = re.compile(r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}\] ?")
+_DMESG_T_RE = re.compile(
+    r"\[(?:[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}"
+    r"|\d{4}[/-]\d\d[/-]\d\d,?[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\] ?"
+)
 _KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
 # a printk prefix in the middle of a line: kernel output that started after user-space text
 _MIDLINE_PRINTK_RE = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")

@@ -33,6 +33,7 @@ from orchestrator.detect.catalogue import Catalogue
 
 __all__ = [
     "Frame",
+    "arm_caller",
     "is_marker",
     "normalize_func",
     "parse_frame",
@@ -127,6 +128,26 @@ def parse_frame_text(text: str, cat: Catalogue, raw: str | None = None) -> Frame
         address=int(addr, 16) if addr else None,
         symbol=name,
     )
+
+
+_ARM_CALLER_RE = re.compile(
+    rf"\sfrom\s+(?:\[<[0-9a-f]+>\]\s*)?\(?(?P<func>{_NAME})(?:\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+))?"
+    r"(?:\s+\[(?P<mod>[\w-]+)\])?\)?\s*$"
+)
+
+
+def arm_caller(msg: str, cat: Catalogue) -> Frame | None:
+    """The caller named after ``from`` in a 32-bit ARM frame line (the next line repeats it as
+    its own frame, except on the last line of a trace)."""
+    m = _ARM_CALLER_RE.search(msg)
+    if m is None:
+        return None
+    off = m.group("off")
+    return Frame(
+        func=normalize_func(m.group("func"), cat),
+        offset=f"0x{off}/0x{m.group('size')}" if off is not None else None,
+        module=m.group("mod"), reliable=True, raw=msg, symbol=m.group("func"),
+    )  # fmt: skip
 
 
 def parse_frame(msg: str, cat: Catalogue) -> Frame | None:

@@ -29,7 +29,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass
-from orchestrator.detect.frames import Frame, is_marker, parse_frame, parse_frame_text, parse_rip
+from orchestrator.detect.frames import (
+    Frame,
+    arm_caller,
+    is_marker,
+    parse_frame,
+    parse_frame_text,
+    parse_rip,
+)
 
 __all__ = ["rip_untrusted", "source_frames", "trace_frames"]
 
@@ -52,10 +59,12 @@ def trace_frames(msgs: Sequence[str], cat: Catalogue) -> tuple[list[Frame], bool
 def collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: bool) -> list[Frame]:
     """Frames from ``msgs[start]`` on, until the trace visibly ends."""
     frames: list[Frame] = []
+    caller: Frame | None = None  # 32-bit ARM: the last line's "from" function
     for msg in msgs[start:]:
         fr = parse_frame(msg, cat)
         if fr is not None:
             frames.append(fr)
+            caller = arm_caller(msg, cat) if " from " in msg else None
             continue
         mk = is_marker(msg)
         if mk is not None:
@@ -72,6 +81,8 @@ def collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: boo
             continue
         if frames:
             break
+    if caller is not None:
+        frames.append(caller)
     return frames
 
 

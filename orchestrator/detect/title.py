@@ -200,6 +200,14 @@ def build_title(
         values[k] = sanitize_text(v) if k in rc.sanitize else v
     for k, v in _fields(rc, msgs).items():
         values[k] = sanitize_text(v) if k in rc.sanitize else v
+    for k, table in rc.values:
+        raw = values.get(k)
+        if raw is not None:
+            for rx, canonical in table:
+                if rx.search(raw):
+                    notes.append(f"{k} {raw!r} is written {canonical!r} (values rule)")
+                    values[k] = canonical
+                    break
     if guilty is not None:
         values["func"] = guilty
     missing = False
