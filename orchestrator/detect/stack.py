@@ -38,7 +38,7 @@ from orchestrator.detect.frames import (
     parse_rip,
 )
 
-__all__ = ["rip_untrusted", "source_frames", "trace_frames"]
+__all__ = ["rip_only", "rip_untrusted", "source_frames", "trace_frames"]
 
 _IRQ_SECTIONS = ("IRQ", "NMI", "SOFTIRQ", "EOI", "#DF", "#MC", "DB", "#DB")
 _BACKTRACE_START_RE = re.compile(r"NMI backtrace for cpu \d+$|Task dump for CPU \d+:")
@@ -97,6 +97,16 @@ def _rip_frames(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> list[Fr
                 return [replace(rip[1], reliable=False)]
             return [rip[1]]
     return []
+
+
+def rip_only(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> bool:
+    """The report has a kernel RIP but no frame anywhere else (it was cut before its trace)."""
+    if not _rip_frames(msgs, cat, rc):
+        return False
+    for msg in msgs:
+        if parse_rip(msg, cat) is None and parse_frame(msg, cat) is not None:
+            return False
+    return True
 
 
 def rip_untrusted(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> bool:

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass
 from orchestrator.detect.frames import Frame
-from orchestrator.detect.stack import rip_untrusted, source_frames, trace_frames
+from orchestrator.detect.stack import rip_only, rip_untrusted, source_frames, trace_frames
 
 __all__ = ["CORRUPTED_MARKER", "TitleResult", "build_title", "sanitize_text"]
 
@@ -110,16 +110,21 @@ def _pick(
     if not usable:
         return None
     if rc.extractor == "stall":
+        # dispatch points are looked for among all frames (a skipped vfs_write is still the
+        # point where the stalled code was entered); the guilty frame is the nearest kept one
+        # before the first of them
         anchors = rc.anchors or cat.stall_anchors
         if anchors is not None:
-            prev = usable[0]
-            for func in usable:
-                if anchors.fullmatch(func):
+            kept = set(usable)
+            prev: str | None = None
+            for f in pool:
+                if anchors.fullmatch(f.func) and prev is not None:
                     notes.append(
-                        f"guilty {prev}: the frame before dispatch point {func} (stall rule 4)"
+                        f"guilty {prev}: the frame before dispatch point {f.func} (stall rule 4)"
                     )
                     return prev
-                prev = func
+                if f.func in kept:
+                    prev = f.func
         notes.append(f"guilty {usable[0]}: no dispatch point, first frame kept (stall rule 4)")
         return usable[0]
     if rc.extractor == "hung":
@@ -187,6 +192,13 @@ def build_title(
             guilty = _pick(cand, rc, cat, notes, jumped=jumped)
         if guilty is not None:
             break
+    if guilty is None and rip_only(msgs, cat, rc):
+        rip = source_frames("rip", rc, cat, msgs, None)
+        class_skip = rc.skip_frames
+        if rip and rip[0].reliable and not (class_skip and class_skip.fullmatch(rip[0].func)):
+            guilty = rip[0].func
+            notes.append(f"guilty {guilty}: the report was cut before its trace, the RIP is "
+                         "the only code it names (rule 3c)")  # fmt: skip
     if guilty is None and header_func:
         hf = source_frames("header", rc, cat, msgs, header_func)
         if hf:
