@@ -9,7 +9,8 @@ Handled forms (the message is what follows the prefix, with one separating space
 * ``6,123,4567,-;msg`` / ``6,123,4567,-,caller=T1;msg``   raw ``/dev/kmsg`` records
   (timestamp in microseconds)
 * ``[Mon Nov 27 12:00:00 2023] msg``          ``dmesg -T`` (also a serial terminal's own
-  ``[2021/07/05, 13:43:52.334] msg`` stamps)
+  ``[2021/07/05, 13:43:52.334] msg`` stamps, and ``dmesg -H``'s ``[Mar 8 17:07]`` and
+  relative ``[  +0.000005]`` stamps)
 * ``Oct 11 06:07:26 host kernel: msg`` and ``2023-01-28T13:02:16.33+01:00 host kernel: msg``
   syslog / journal lines (host optional; any of the forms above may follow ``kernel:``);
   lines of other programs (``host sshd[12]: ...``) are user space (``prefixed=False``)
@@ -37,7 +38,8 @@ _KMSG_RE = re.compile(
 )
 _DMESG_T_RE = re.compile(
     r"\[(?:[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}"
-    r"|\d{4}[/-]\d\d[/-]\d\d,?[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\] ?"
+    r"|\d{4}[/-]\d\d[/-]\d\d,?[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"|\s*\+\d+\.\d+|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d(?::\d\d)?)\] ?"
 )
 _KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
 # a printk prefix in the middle of a line: kernel output that started after user-space text
