@@ -122,6 +122,6 @@ def parse_line(raw: str) -> ConsoleLine:
             prog = m.group("prog")
             if prog is not None and prog != "kernel":
                 return ConsoleLine(raw, raw[m.end() :], None, None, False)  # another program
-            inner = parse_line(raw[m.end() :].lstrip())
+            inner = parse_line(raw[m.end() :])
             return ConsoleLine(raw, inner.msg, inner.ts, inner.caller, True, inner.dictionary)
     return ConsoleLine(raw, raw, None, None, False)

@@ -51,6 +51,9 @@ STALE_LINES = 2000
 CLOSED_STALE_LINES = 40
 CAUSE_LINES = 5000
 MAX_OPEN = 64
+#: foreign lines (another CPU's or task's output without caller ids) a report skips inside an
+#: old-style trace or a body-limited report before it is taken as ended
+GRACE_LINES = 3
 _END_REASONS = {
     "end": "an end line (---[ end trace ]--- or the class's end)",
     "trace-close": "the line after the closed trace",
@@ -79,6 +82,7 @@ class _Report:
     frames_seen: bool = False
     markers: bool = False
     pending_close: bool = False
+    grace: int = 0  # foreign lines skipped since the report's last own line
     trace_done: bool = False
     cross_cpu: bool = False
     fatal: bool = False
@@ -311,12 +315,15 @@ class Detector:
             if (mk is not None and not mk[0]) or parse_frame(msg, cat) is not None:
                 rep.pending_close = False
                 rep.trace_done = False
+                rep.grace = 0
             elif self._is_end(rc, msg):
                 rep.add(cl, self._seq)
                 self._finalize(rep, "end")
                 return True
             elif cat.trailer.search(msg) and not self._has_keyword(msg):
                 rep.add(cl, self._seq)
+                return True
+            elif self._foreign(rep, msg):
                 return True
             else:
                 self._finalize(rep, "trace-close")
@@ -342,8 +349,11 @@ class Detector:
                 if hrc.fatal:
                     rep.fatal = True
         if rc.body is not None and not rc.body.search(msg):
+            if self._foreign(rep, msg):
+                return True
             self._finalize(rep, "body")
             return False
+        rep.grace = 0
         # trace state
         if cat.trace_start.search(msg):
             rep.in_trace = True
@@ -367,6 +377,14 @@ class Detector:
         if rc.cross_cpu_after is not None and not rep.cross_cpu and rc.cross_cpu_after.search(msg):
             rep.cross_cpu = True
         self._check_limit(rep)
+        return True
+
+    def _foreign(self, rep: _Report, msg: str) -> bool:
+        """Skip ``msg`` as another context's line printed into ``rep`` (``GRACE_LINES`` at most;
+        never a header, never after a trace closed by its ``</TASK>`` marker)."""
+        if rep.markers or rep.grace >= GRACE_LINES or self._has_keyword(msg):
+            return False
+        rep.grace += 1
         return True
 
     def _check_limit(self, rep: _Report) -> None:

@@ -56,7 +56,7 @@ _NAME = r"[A-Za-z_.$][\w.$]*"
 # 32-bit ARM: "[<807762c0>] (__schedule) from [<80776938>] (schedule+0x50/0xa8)"
 _ARM_FROM_RE = re.compile(
     rf"^\s*(?:\[<[0-9a-f]+>\]\s*)?\(?(?P<func>{_NAME})(?:\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+))?"
-    r"(?:\s+\[(?P<mod>[\w-]+)\])?\)?\s+from\s"
+    r"(?:\s+\[(?P<mod>[\w-]+)\])?\)?\s+from\s+(?=\[<|\(?[A-Za-z_.$][\w.$]*\+0x)"
 )
 # decode_stacktrace.sh: " ? func (fs/open.c:123 fs/open.c:99) [inline]"
 _DECODED_RE = re.compile(

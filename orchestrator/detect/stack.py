@@ -40,6 +40,7 @@ from orchestrator.detect.frames import (
 
 __all__ = ["rip_only", "rip_untrusted", "source_frames", "trace_frames"]
 
+GRACE_LINES = 3  # foreign lines skipped inside a trace (the detector's own limit)
 _IRQ_SECTIONS = ("IRQ", "NMI", "SOFTIRQ", "EOI", "#DF", "#MC", "DB", "#DB")
 _BACKTRACE_START_RE = re.compile(r"NMI backtrace for cpu \d+$|Task dump for CPU \d+:")
 
@@ -60,11 +61,13 @@ def collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: boo
     """Frames from ``msgs[start]`` on, until the trace visibly ends."""
     frames: list[Frame] = []
     caller: Frame | None = None  # 32-bit ARM: the last line's "from" function
+    gap = 0  # foreign lines since the last frame (another CPU's output interleaved)
     for msg in msgs[start:]:
         fr = parse_frame(msg, cat)
         if fr is not None:
             frames.append(fr)
             caller = arm_caller(msg, cat) if " from " in msg else None
+            gap = 0
             continue
         mk = is_marker(msg)
         if mk is not None:
@@ -80,7 +83,11 @@ def collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: boo
         if cat.trace_noise.search(msg):
             continue
         if frames:
-            break
+            # a line ending in ':' opens the report's next section ("Allocated by task 1:",
+            # "stack backtrace:"); anything else may be another context's line: skip a few
+            gap += 1
+            if gap > GRACE_LINES or msg.rstrip().endswith(":"):
+                break
     if caller is not None:
         frames.append(caller)
     return frames
