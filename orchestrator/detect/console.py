@@ -45,7 +45,7 @@ _KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
 # a printk prefix in the middle of a line: kernel output that started after user-space text
 _MIDLINE_PRINTK_RE = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
 _SYSLOG_RE = re.compile(
-    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\w{1,6} {1,2}\d{1,2} \d\d:\d\d:\d\d"
+    r"(?:(?:[A-Z][a-z]{2} [ \d]\d|\w{1,6} {1,2}\d{1,2}) \d\d:\d\d:\d\d(?:\.\d+)?"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
     r"(?:Z|[+-]\d\d:?\d\d)?)(?:\s+(?:(?:(?P<host>[\w.-]{1,64})\s+)?"
     r"(?P<prog>kernel|[\w.@/-]{1,64}(?:\[\d+\])?):|(?=\s*\[)))\s?"
