@@ -230,7 +230,8 @@ def source_frames(
     for msg in msgs:
         m = pat.search(msg)
         if m is not None:
-            fr = parse_frame_text(m.group("frame"), cat, raw=msg)
+            text = m.group("frame")
+            fr = parse_frame_text(text, cat, raw=msg) or parse_frame(text, cat)
             if fr is not None:
                 out.append(fr)
     return out
