@@ -15,6 +15,7 @@ Handled forms (the message is what follows the prefix, with one separating space
   syslog / journal lines (host optional; any of the forms above may follow ``kernel:``);
   lines of other programs (``host sshd[12]: ...``) are user space (``prefixed=False``)
 * ``2023-01-28T13:02:16.334241+01:00   [    6.05] msg``  an ISO time before a printk prefix
+* ``2025-04-23T04:38:59Z msg``  an ISO time alone (remote logging)
 * ``user text [  694.046913] msg``  a printk prefix after other text on the same line (the
   console interleaved user-space output with a kernel line): the kernel part is the message
 * anything else: plain dmesg without prefix (the whole line is the message)
@@ -42,6 +43,8 @@ _DMESG_T_RE = re.compile(
     r"|\s*\+\d+\.\d+|[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d(?::\d\d)?)\] ?"
 )
 _KMSG_DICT_RE = re.compile(r" [A-Z_]+=")
+# an ISO time alone before the message ("2025-04-23T04:38:59Z BUG: ..."; remote logging)
+_ISO_ONLY_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d) ")
 # a printk prefix in the middle of a line: kernel output that started after user-space text
 _MIDLINE_PRINTK_RE = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
 _SYSLOG_RE = re.compile(
@@ -115,6 +118,11 @@ def parse_line(raw: str) -> ConsoleLine:
         mm = _MIDLINE_PRINTK_RE.search(raw, 1)
         if mm is not None:
             inner = parse_line(raw[mm.start() :])
+            return ConsoleLine(raw, inner.msg, inner.ts, inner.caller, True, inner.dictionary)
+    if first.isdigit():
+        iso = _ISO_ONLY_RE.match(raw)
+        if iso is not None and not raw[iso.end() :].lstrip().startswith("["):
+            inner = parse_line(raw[iso.end() :])
             return ConsoleLine(raw, inner.msg, inner.ts, inner.caller, True, inner.dictionary)
     if first.isalnum():
         m = _SYSLOG_RE.match(raw)

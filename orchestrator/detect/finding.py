@@ -17,6 +17,7 @@ __all__ = ["MAX_DISTINCT", "Finding", "FindingSet", "dedup"]
 
 #: distinct titles kept by a FindingSet; later new titles only count in ``FindingSet.dropped``
 MAX_DISTINCT = 10_000
+CORRUPTED_SUFFIX = " (corrupted)"  # appended to a title without its guilty function (title.py)
 
 
 @dataclass
@@ -71,7 +72,8 @@ class FindingSet:
 
     The report text kept for a title is the first uncorrupted one (a corrupted copy is
     replaced by the first complete one that follows), so a title costs one report's memory
-    however often it repeats.
+    however often it repeats.  A cut repeat of a report already seen complete (``BUG: X
+    (corrupted)`` after ``BUG: X in func``, same class) counts as that report, not as a new one.
     """
 
     def __init__(self, max_distinct: int = MAX_DISTINCT) -> None:
@@ -85,6 +87,8 @@ class FindingSet:
 
     def add(self, f: Finding) -> None:
         seen = self._by_title.get(f.title)
+        if seen is None and f.title.endswith(CORRUPTED_SUFFIX):
+            seen = self._complete_twin(f)
         if seen is None:
             if len(self._by_title) >= self._max:
                 self.dropped += f.count
@@ -102,6 +106,15 @@ class FindingSet:
             seen.last_time = f.last_time
         if seen.cause is None:
             seen.cause = f.cause
+
+    def _complete_twin(self, f: Finding) -> Finding | None:
+        """A complete finding this cut one repeats: same class, and its title is the cut
+        title with the function filled in (``X (corrupted)`` after ``X in func``)."""
+        stem = f.title[: -len(CORRUPTED_SUFFIX)] + " in "
+        for title, seen in self._by_title.items():
+            if seen.klass == f.klass and title.startswith(stem) and not seen.corrupted:
+                return seen
+        return None
 
     def extend(self, findings: Iterable[Finding]) -> None:
         for f in findings:

@@ -53,12 +53,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass
+from orchestrator.detect.finding import CORRUPTED_SUFFIX
 from orchestrator.detect.frames import Frame
 from orchestrator.detect.stack import rip_only, rip_untrusted, source_frames, trace_frames
 
 __all__ = ["CORRUPTED_MARKER", "TitleResult", "build_title", "sanitize_text"]
 
-CORRUPTED_MARKER = " (corrupted)"
+CORRUPTED_MARKER = CORRUPTED_SUFFIX
 
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 _SAN_KEYVAL_RE = re.compile(r"\b[\w-]+=\s*(?:0x[0-9a-fA-F]+|-?\d+)\b")

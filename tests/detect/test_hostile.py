@@ -114,3 +114,20 @@ def test_catalogue_line_regexes_are_bounded() -> None:
     for where, pat in pats:
         if pat is not None:
             assert ".*" not in pat.pattern and ".+" not in pat.pattern, where
+
+
+def test_cut_repeat_counts_as_the_complete_report() -> None:
+    """``X (corrupted)`` after ``X in f`` of the same class is a cut repeat, not a new bug;
+    a cut report of another class stays its own finding."""
+    body = load(CORPUS / "real-warning.log").body
+    det = Detector()
+    found = FindingSet()
+    found.extend(det.feed_text(body))
+    cut = "[  100.000000][    T1] WARNING: CPU: 0 PID: 1 at drivers/misc/lkdtm/bugs.c:85\n"
+    other = "[  101.000000][    T2] BUG: scheduling while atomic: a/2/0x00000002\n"
+    found.extend(det.feed_text(cut + other) + det.close())
+    titles = [(f.title, f.count) for f in found.findings()]
+    assert titles == [
+        ("WARNING in lkdtm_WARNING", 2),
+        ("BUG: scheduling while atomic (corrupted)", 1),
+    ], titles
