@@ -232,6 +232,8 @@ def source_frames(
         if m is not None:
             text = m.group("frame")
             fr = parse_frame_text(text, cat, raw=msg) or parse_frame(text, cat)
+            if fr is None and text.isidentifier():  # a bare function name ("Workqueue: ev f")
+                fr = parse_frame_text(text + "+0x0/0x0", cat, raw=msg)
             if fr is not None:
                 out.append(fr)
     return out
