@@ -94,15 +94,23 @@ def collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: boo
 
 
 def _rip_frames(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> list[Frame]:
-    """The first kernel ``RIP:`` frame; unreliable when the class says the RIP is a jump target."""
-    for msg in msgs:
+    """The first kernel ``RIP:`` frame, followed by the RIP lines right after it (a symbolised
+    RIP lists the functions inlined at it first, ``RIP: 0010:div_u64 math64.h:128 [inline]``);
+    unreliable when the class says the RIP is a jump target."""
+    for i, msg in enumerate(msgs):
         rip = parse_rip(msg, cat)
         if rip is not None and rip[0]:
             if rip[1] is None:
                 return []
+            frames = [rip[1]]
+            for nxt in msgs[i + 1 :]:
+                more = parse_rip(nxt, cat)
+                if more is None or not more[0] or more[1] is None:
+                    break
+                frames.append(more[1])
             if rc.rip_is_target is not None and any(rc.rip_is_target.search(m) for m in msgs):
-                return [replace(rip[1], reliable=False)]
-            return [rip[1]]
+                return [replace(f, reliable=False) for f in frames]
+            return frames
     return []
 
 
