@@ -70,12 +70,13 @@ _SPACES_RE = re.compile(r"\s{2,}")
 
 
 def sanitize_text(text: str) -> str:
-    """Remove numbers, addresses and offsets from free text."""
+    """Remove numbers, addresses and offsets from free text (and the separator left dangling
+    at the end by a removed value: "on freeing mm: 8192" -> "on freeing mm")."""
     text = _SAN_KEYVAL_RE.sub("", text)
     text = _SAN_OFFSET_RE.sub("", text)
     text = _SAN_HEX_RE.sub("", text)
     text = _SAN_NUM_RE.sub("", text)
-    return _SPACES_RE.sub(" ", text).strip()
+    return _SPACES_RE.sub(" ", text).strip().rstrip(":,;=").rstrip()
 
 
 @dataclass
