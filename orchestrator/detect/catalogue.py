@@ -87,6 +87,12 @@ class Catalogue:
     #: every skip family by name (the always-on ones are also combined in ``skip_frames``)
     families: dict[str, re.Pattern[str]] = field(default_factory=dict)
     opt_in_families: frozenset[str] = frozenset()
+    #: families of reporting code: a RIP in one is never blamed (rule 3c)
+    reporter_families: frozenset[str] = frozenset()
+
+    def is_reporter(self, func: str) -> bool:
+        """``func`` is reporting machinery (a checker, dumper, trap handler), never the bug."""
+        return any(self.families[n].fullmatch(func) for n in self.reporter_families)
 
     def skip_rule(self, func: str, rc: ReportClass) -> str | None:
         """Why ``func`` is never blamed in a report of ``rc`` (``"family NAME"`` or
@@ -305,6 +311,10 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
     unknown_fam = opt_in - set(families)
     if unknown_fam:
         raise r.fail("global.opt_in_families", f"unknown family: {', '.join(sorted(unknown_fam))}")
+    reporters = frozenset(r.str_list("global.reporter_families", g.get("reporter_families", [])))
+    if reporters - set(families):
+        raise r.fail("global.reporter_families",
+                     f"unknown family: {', '.join(sorted(reporters - set(families)))}")  # fmt: skip
     classes = tuple(_parse_class(r, i, c, sources, opt_in) for i, c in enumerate(classes_raw))
     ids = [c.id for c in classes]
     dupes = {i for i in ids if ids.count(i) > 1}
@@ -351,6 +361,7 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
         path=path,
         families=families,
         opt_in_families=opt_in,
+        reporter_families=reporters,
     )
 
 

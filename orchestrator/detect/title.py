@@ -44,6 +44,10 @@ Title rules
    appended, e.g. ``BUG: sleeping function called from invalid context (corrupted)``.  A
    missing non-function placeholder is dropped the same way.  If the function is known but
    the trace was cut, the title is the normal one and only ``Finding.corrupted`` is set.
+   Before giving up: a report cut before its trace blames its RIP (rule 3c) unless the RIP
+   is skipped by the class or lies in a ``reporter_families`` function (a checker such as
+   ``__list_del_entry_valid`` or ``usercopy_abort`` detected the bug, its caller made it);
+   then the header's own function, if it names one (rule 3b).
 """
 
 from __future__ import annotations
@@ -197,7 +201,12 @@ def build_title(
     if guilty is None and rip_only(msgs, cat, rc):
         rip = source_frames("rip", rc, cat, msgs, None)
         class_skip = rc.skip_frames
-        if rip and rip[0].reliable and not (class_skip and class_skip.fullmatch(rip[0].func)):
+        if (
+            rip
+            and rip[0].reliable
+            and not (class_skip and class_skip.fullmatch(rip[0].func))
+            and not cat.is_reporter(rip[0].func)
+        ):
             guilty = rip[0].func
             notes.append(f"guilty {guilty}: the report was cut before its trace, the RIP is "
                          "the only code it names (rule 3c)")  # fmt: skip
