@@ -5,6 +5,7 @@ Handled forms (the message is what follows the prefix, with one separating space
 * ``[   12.345678] msg``                       plain printk timestamp
 * ``[   12.345678][  T123] msg``               PRINTK_CALLER (task ``T`` or CPU ``C``)
 * ``[   12.345678] [T123] msg``                caller id as a separate bracket
+* ``[   12.345678] [pid:1,cpu0,init]msg``      vendor caller bracket (Android/vendor kernels)
 * ``<6>[   12.345678] msg``                    syslog level before the timestamp
 * ``6,123,4567,-;msg`` / ``6,123,4567,-,caller=T1;msg``   raw ``/dev/kmsg`` records
   (timestamp in microseconds)
@@ -73,6 +74,9 @@ def _caller_at(raw: str, i: int) -> tuple[str | None, int]:
         i += 1
     elif not raw.startswith("[", i):
         return None, i
+    if raw.startswith("[pid:", i):  # vendor kernels: "[pid:0,cpu0,swapper/0]"
+        m = _VENDOR_CALLER_RE.match(raw, i)
+        return (f"T{m.group(1)}", m.end()) if m else (None, i)
     end = raw.find("]", i, i + 14)
     if end < 0:
         return None, i
@@ -80,6 +84,9 @@ def _caller_at(raw: str, i: int) -> tuple[str | None, int]:
     if len(cand) > 1 and cand[0] in "TC" and cand[1:].isdigit():
         return cand, end + 1
     return None, i
+
+
+_VENDOR_CALLER_RE = re.compile(r"\[pid:(\d{1,10}),cpu\d{1,5},[^\]\s]{0,64}\]")
 
 
 def parse_line(raw: str) -> ConsoleLine:
