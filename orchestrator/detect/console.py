@@ -6,6 +6,7 @@ Handled forms (the message is what follows the prefix, with one separating space
 * ``[   12.345678][  T123] msg``               PRINTK_CALLER (task ``T`` or CPU ``C``)
 * ``[   12.345678] [T123] msg``                caller id as a separate bracket
 * ``[   12.345678] [pid:1,cpu0,init]msg``      vendor caller bracket (Android/vendor kernels)
+* ``[   12.345678][0]msg``                       vendor CPU bracket glued to the timestamp
 * ``<6>[   12.345678] msg``                    syslog level before the timestamp
 * ``6,123,4567,-;msg`` / ``6,123,4567,-,caller=T1;msg``   raw ``/dev/kmsg`` records
   (timestamp in microseconds)
@@ -83,6 +84,8 @@ def _caller_at(raw: str, i: int) -> tuple[str | None, int]:
     cand = raw[i + 1 : end].strip()
     if len(cand) > 1 and cand[0] in "TC" and cand[1:].isdigit():
         return cand, end + 1
+    if raw[i - 1] == "]" and 0 < end - i - 1 <= 4 and raw[i + 1 : end].isdigit():
+        return f"C{raw[i + 1 : end]}", end + 1  # AVM/MIPS vendor kernels: "[  1.5][0]msg"
     return None, i
 
 

@@ -33,6 +33,8 @@ from tests.detect.corpus import CORPUS, all_logs, load
         ("[    0.000000] [pid:0,cpu0,swapper/0]BUG: x", "BUG: x", 0.0, "T0"),
         ("[    1.5] [pid:12,cpu3,kworker/3:1] hi", "hi", 1.5, "T12"),
         ("[    1.5] [pid:x] hi", "[pid:x] hi", 1.5, None),
+        ("[  183.060000][0]WARNING: at x", "WARNING: at x", 183.06, "C0"),
+        ("[  183.060000] [0] x", "[0] x", 183.06, None),
         ("[   12.345678] hello\r", "hello", 12.345678, None),
         ("<4>[   12.345678] hello", "hello", 12.345678, None),
         ("6,123,4567,-;hello", "hello", 0.004567, None),
