@@ -28,8 +28,8 @@ _KERNEL_START = re.compile(
     r"|preempt_count|irq event stamp|hardirqs |softirqs |Preemption disabled|={4,}|-{4,}"
     r"|Workqueue:|pc :|lr :|sp :|x\d+:|pstate:|Tainted:|general protection|Oops|Unable to"
     r"|kernel BUG|UBSAN:|KASAN|Read of size|Write of size|diff --git|index |@@ |\+\+\+ |--- )")
-WRAP_MIN = 60  # a line shorter than this was not wrapped by a mail client
-WRAP_MAX = 80  # clients wrap at 72-80 columns; longer lines were not wrapped
+WRAP_MIN = 66  # the narrowest wrap width mail clients use (most use 72 to 78)
+WRAP_MAX = 80  # a line longer than the widest wrap width was not wrapped
 
 
 def quote_depth(line: str) -> int:
@@ -58,11 +58,18 @@ def _indent(text: str) -> int:
 
 
 def unwrap(lines: Sequence[SrcLine]) -> list[SrcLine]:
-    """Join lines a mail client wrapped (see the module docstring); ``where`` of the first."""
+    """Join lines a mail client wrapped (see the module docstring); ``where`` of the first.
+
+    Lines of a diff are never joined (a patch is read as it is, see ``patch.py``)."""
     out: list[SrcLine] = []
+    in_diff = False
     for ln in lines:
         text = ln.text.rstrip("\r")
-        if out and _is_continuation(out[-1].text, text, out):
+        if text.startswith(("diff --git ", "--- a/", "@@ -")):
+            in_diff = True
+        elif in_diff and not text.startswith((" ", "+", "-", "@", "\\", "index ")) and text:
+            in_diff = False
+        if out and not in_diff and _is_continuation(out[-1].text, text):
             prev = out[-1]
             out[-1] = SrcLine(prev.text.rstrip() + " " + text.strip(), prev.where)
             continue
@@ -70,19 +77,15 @@ def unwrap(lines: Sequence[SrcLine]) -> list[SrcLine]:
     return out
 
 
-def _is_continuation(prev: str, text: str, out: list[SrcLine]) -> bool:
+def _is_continuation(prev: str, text: str) -> bool:
     if not text.strip() or not prev.strip():
         return False
-    if not WRAP_MIN <= len(prev.rstrip()) <= WRAP_MAX:
+    # wrapped: the next word would not have fitted on the previous line
+    if len(prev.rstrip()) > WRAP_MAX or len(prev.rstrip()) + 1 + len(text.split()[0]) <= WRAP_MIN:
         return False
     if _KERNEL_START.match(text):
         return False
-    if not _KERNEL_START.match(prev) and not _in_report(out):
-        return False  # ordinary prose: leave it alone
+    if not _KERNEL_START.match(prev):
+        return False  # ordinary prose (or a report line that was not wrapped): leave it
     # a wrapped tail starts at the left margin, left of the report's own indentation
     return _indent(text) < max(1, _indent(prev))
-
-
-def _in_report(out: list[SrcLine]) -> bool:
-    """True when one of the last few lines looks like a kernel report line."""
-    return any(_KERNEL_START.match(x.text) for x in out[-12:])

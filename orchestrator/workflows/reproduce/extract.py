@@ -93,20 +93,28 @@ def extract(mail: Mail) -> Extracted:
             if f.key not in found:
                 found[f.key] = _report(f, view, where, quoted)
     patch = None
-    for _quoted, view in views:
-        patch = find_patch(view)
+    for raw_view in [own_view(b.lines) for b in mail.bodies] + [quoted_view(b.lines)
+                                                               for b in mail.bodies]:
+        patch = find_patch(raw_view)  # as written: a patch is never unwrapped
         if patch is not None:
             break
     out = Extracted(mail.name, mail.kind, len(mail.bodies) + len(mail.html_only),
                     list(found.values()), patch=patch)
     _mail_facts(out, views)
     if not out.reports:
+        for f, where in fragments:
+            got = _arch_of(f.report)
+            if got is not None and got[0] != "x86_64":
+                raise UnusableMail(
+                    f"{mail.name}: the report at {where} is from an {got[0]} kernel ('"
+                    f"{got[1].strip()}'); pgo-orch builds and boots x86_64 kernels only (and "
+                    "CONFIG_PGO_CLANG is x86_64-only)", reason="foreign-arch")
         raise UnusableMail(_nothing_found(mail, fragments, patch, out))
     foreign = [r for r in out.reports if r.arch != "x86_64"]
     if len(foreign) == len(out.reports):
         r = foreign[0]
-        arch = r.fact("arch")
-        said = f" ({arch.where}: '{arch.line}')" if arch else ""
+        afact = r.fact("arch")
+        said = f" ({afact.where}: '{afact.line}')" if afact else ""
         raise UnusableMail(
             f"{mail.name}: the report '{r.title}' ({r.where}) is from an {r.arch} kernel"
             f"{said}; pgo-orch builds and boots "
@@ -214,6 +222,15 @@ def _context(rep: MailReport, lines: list[SrcLine]) -> None:
             if rx.search(t) and rep.fact("arch") is None:
                 add("arch", arch, ln, RULE, f"a line only {arch} kernels print")
                 rep.arch = arch
+
+
+def _arch_of(text: str) -> tuple[str, str] | None:
+    """(architecture, the line that says so) for a report's text, if a line says."""
+    for line in text.splitlines():
+        for rx, arch in ((_ARM64, "arm64"), (_RISCV, "riscv64"), (_X86, "x86_64")):
+            if rx.search(line):
+                return arch, line
+    return None
 
 
 def _mail_facts(out: Extracted, views: list[tuple[bool, list[SrcLine]]]) -> None:
