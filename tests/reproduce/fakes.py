@@ -2,46 +2,27 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from orchestrator.job import Job
 from orchestrator.paths import PROJECT_ROOT
 
 PROFILE = PROJECT_ROOT / "tests" / "data" / "profiles" / "guest-v8.profraw"
-HAVE_SEAM = importlib.util.find_spec("orchestrator.job") is not None
 
 
-@dataclass(frozen=True)
-class StandInJob:
-    """Used only until orchestrator.job exists (the seam is merged from the model helper)."""
-
-    scenario_text: str
-    out_root: str
-    scenario_origin: str = "<job>"
-    tree: str | None = None
-    rev: str | None = None
-    options: tuple[str, ...] = ()
-    accel: str | None = None
-    jobs: int | None = None
-    attempt_tag: str = ""
-    job_id: str = ""
-
-
-def result(job: Any, *, titles: Sequence[str] = (), verdict: str = "pass",
+def result(job: Job, *, titles: Sequence[str] = (), verdict: str = "pass",
            reason_code: str = "", reproduced: bool | None = None) -> dict[str, Any]:
     """A result JSON for ``job`` with findings of the given titles and a kept profile."""
-    run_dir = Path(job.out_root) / (job.attempt_tag or "run")
+    run_dir = job.run_dir
     (run_dir / "profiles").mkdir(parents=True, exist_ok=True)
     prof = run_dir / "profiles" / "profile-proof.0.1.profraw"
     shutil.copyfile(PROFILE, prof)
     findings = [{"key": f"sleep-in-atomic|{t}", "class": "sleep-in-atomic", "title": t,
                  "guilty": t.rsplit(" ", 1)[-1], "count": 2, "corrupted": False, "fatal": False,
                  "expected": False, "expected_reason": None, "report": t} for t in titles]
-    return {"job_id": job.attempt_tag, "scenario": "reproduce-prf_open", "run_dir": str(run_dir),
+    return {"job_id": job.job_id, "scenario": "reproduce-prf_open", "run_dir": str(run_dir),
             "verdict": verdict, "exit_code": {"pass": 0, "fail": 1, "error": 2}[verdict],
             "reason": reason_code, "reason_code": reason_code, "reproduced": reproduced,
             "findings": findings, "reads": {"total": 42, "failed": 0, "short": 0},
@@ -57,10 +38,10 @@ def result(job: Any, *, titles: Sequence[str] = (), verdict: str = "pass",
 class FakeRunner:
     """Records the jobs it gets; ``decide(job)`` returns each result."""
 
-    def __init__(self, decide: Callable[[Any], dict[str, Any]]) -> None:
+    def __init__(self, decide: Callable[[Job], dict[str, Any]]) -> None:
         self.decide = decide
-        self.jobs: list[Any] = []
+        self.jobs: list[Job] = []
 
-    def __call__(self, jobs: Sequence[Any]) -> list[dict[str, Any]]:
+    def __call__(self, jobs: Sequence[Job]) -> list[dict[str, Any]]:
         self.jobs.extend(jobs)
         return [self.decide(j) for j in jobs]

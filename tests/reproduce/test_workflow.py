@@ -9,18 +9,13 @@ from typing import Any
 
 import pytest
 
-from orchestrator.workflows.reproduce import runs as rruns
+from orchestrator.job import Job
+from orchestrator.scenario.loader import loads
 from orchestrator.workflows.reproduce.workflow import ReproduceOptions, reproduce
 from tests.reproduce.conftest import MAILS, git
-from tests.reproduce.fakes import HAVE_SEAM, FakeRunner, StandInJob, result
+from tests.reproduce.fakes import FakeRunner, result
 
 TITLE = "BUG: sleeping function called from invalid context in prf_open"
-
-
-@pytest.fixture(autouse=True)
-def _job_type(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not HAVE_SEAM:
-        monkeypatch.setattr(rruns, "make_job", lambda **kw: StandInJob(**kw))
 
 
 def _opts(tmp_path: Path, mail: Path, tree: Path, runner: Any, **kw: Any) -> ReproduceOptions:
@@ -46,10 +41,9 @@ def test_write_only_writes_a_normal_scenario(tmp_path: Path, seed: Path, fake_tr
     assert sc["loads"][0]["command"].startswith("stress-ng")
     for name in ("extracted.json", "report.json", "report.html"):
         assert (tmp_path / "out" / name).is_file()
-    if HAVE_SEAM:
-        from orchestrator.scenario.loader import loads
-
-        assert loads(text, origin="gen").name == "reproduce-prf_open"
+    loaded = loads(text, origin="gen")
+    assert loaded.name == "reproduce-prf_open"
+    assert loaded.expect.titles == [TITLE]
 
 
 def test_reproduced_in_every_run_exits_1(tmp_path: Path, seed: Path, fake_tree: Path) -> None:
@@ -122,7 +116,7 @@ def test_with_patch_fix_holds(tmp_path: Path, fake_tree: Path) -> None:
     mail = _fix_mail(tmp_path, fake_tree)
     base = git(fake_tree, "rev-parse", "HEAD").strip()
 
-    def decide(job: Any) -> dict[str, Any]:
+    def decide(job: Job) -> dict[str, Any]:
         return result(job) if job.rev else result(job, titles=[TITLE], verdict="fail")
 
     runner = FakeRunner(decide)
@@ -144,7 +138,7 @@ def test_with_patch_fix_does_not_hold(tmp_path: Path, fake_tree: Path) -> None:
     mail = _fix_mail(tmp_path, fake_tree)
     seen = {"n": 0}
 
-    def decide(job: Any) -> dict[str, Any]:
+    def decide(job: Job) -> dict[str, Any]:
         seen["n"] += 1
         if job.rev and seen["n"] == 5:  # once in three patched runs
             return result(job, titles=[TITLE], verdict="fail")

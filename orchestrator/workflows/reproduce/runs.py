@@ -7,24 +7,18 @@ Each run is one ``Job`` (``orchestrator.job``) given to a ``Runner``; runs diffe
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Runner = Callable[[Sequence[Any]], list[dict[str, Any]]]
+from orchestrator.job import Job, Runner, run_serial
 
-
-def make_job(**fields: Any) -> Any:
-    """An ``orchestrator.job.Job`` (imported late: the seam is the model helper's module)."""
-    mod = importlib.import_module("orchestrator.job")
-    return mod.Job(**fields)
+__all__ = ["Runner", "RunSummary", "default_runner", "reproduced_in", "run_many",
+           "summarize"]
 
 
 def default_runner() -> Runner:
-    mod = importlib.import_module("orchestrator.job")
-    runner: Runner = mod.run_serial
-    return runner
+    return run_serial
 
 
 @dataclass
@@ -88,7 +82,7 @@ def run_many(scenario_text: str, origin: str, out_root: str, *, runs: int, tree:
              rev: str | None, tag: str, runner: Runner, accel: str | None = None
              ) -> list[dict[str, Any]]:
     """``runs`` jobs of one scenario on one kernel, through ``runner``, results in order."""
-    jobs = [make_job(scenario_text=scenario_text, out_root=out_root, scenario_origin=origin,
+    jobs = [Job(scenario_text=scenario_text, out_root=out_root, scenario_origin=origin,
                      tree=tree, rev=rev, accel=accel, attempt_tag=f"{tag}-{i + 1}")
             for i in range(runs)]
     return runner(jobs)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import ui
-from orchestrator.errors import ExitCode, InvalidInput
+from orchestrator.errors import ExitCode, InfraError, InvalidInput
 from orchestrator.git import is_repository, resolve_commit
 from orchestrator.mail.read import read_mail
 from orchestrator.workflows.reproduce import report as rreport
@@ -203,12 +203,14 @@ def reproduce(opts: ReproduceOptions) -> Outcome:
 
 
 def _validate(text: str, origin: str) -> None:
-    """The scenario must load as a normal scenario (once the loader has ``loads``)."""
+    """The scenario must load as a normal scenario (a bug here is ours: say so)."""
     from orchestrator.scenario import loader
 
-    loads = getattr(loader, "loads", None)
-    if loads is not None:
-        loads(text, origin=origin)
+    try:
+        loader.loads(text, origin=origin)
+    except InvalidInput as exc:
+        raise InfraError(f"pgo-orch wrote a scenario it cannot load (a bug in pgo-orch): "
+                         f"{exc.message}", reason="bad-generated-scenario") from exc
 
 
 def _proof_functions(ex: Extracted) -> list[str]:
