@@ -120,3 +120,14 @@ def test_unusable_mails_say_what_was_found(name: str, reason: str, words: list[s
     assert exc.value.reason == reason
     for w in words:
         assert w in exc.value.message
+
+
+def test_taint_flags_and_release_from_a_tainted_line(tmp_path: Path) -> None:
+    trace = (MAILS / "second-trace.txt").read_text().replace(
+        "Not tainted 5.13.0-rc2-24-hack+ #154", "Tainted: G        W         6.1.0-rc4+ #7")
+    mail = tmp_path / "t.txt"
+    mail.write_text("Seen this:\n\n" + trace)
+    ex = extract(read_mail(str(mail)))
+    facts = _facts(ex)
+    assert facts["taint"] == "G W" and facts["release"] == "6.1.0-rc4+"
+    assert facts["comm"] == "sh" and facts["cpu"] == 0 and facts["vcpus"] == 2

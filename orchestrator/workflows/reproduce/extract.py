@@ -33,7 +33,7 @@ class UnusableMail(InvalidInput):
 
 
 _CPU_LINE = re.compile(r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,16}?)"
-                       r" (?:Not tainted|Tainted: (?P<taint>[A-Z ]+?))\s+(?P<release>\S+)")
+                       r" (?:Not tainted|Tainted: (?P<taint>[A-Z][A-Z ]*?))\s+(?P<release>\d\S*)")
 _NAME_LINE = re.compile(r"pid: (?P<pid>\d+), name: (?P<comm>\S.{0,15}?)\s*$")
 _HW_LINE = re.compile(r"Hardware name: (?P<hw>.+?)\s*$")
 _ATOMIC = re.compile(r"in_atomic\(\): (?P<atomic>\d+), irqs_disabled\(\): (?P<irqs>\d+)")
@@ -85,13 +85,19 @@ def extract(mail: Mail) -> Extracted:
     found: dict[str, MailReport] = {}
     fragments: list[tuple[Finding, str]] = []
     for quoted, view in views:
-        for f in detect_text("\n".join(ln.text for ln in view)):
+        # a line after the body ends a trace that runs to the end of the message
+        for f in detect_text("\n".join(ln.text for ln in view) + "\n\n(end of message)\n"):
             where = view[f.line - 1].where if 0 < f.line <= len(view) else mail.name
-            if f.corrupted or f.guilty is None:
+            if f.guilty is None or "(corrupted)" in f.title:
                 fragments.append((f, where))
                 continue
             if f.key not in found:
                 found[f.key] = _report(f, view, where, quoted)
+                if f.corrupted:  # the author cut the trace, but the guilty frame is there
+                    found[f.key].facts.append(Fact(
+                        "trace-cut", True, RULE, where, "",
+                        "the call trace in the mail is incomplete; the title comes from the "
+                        "frames it has"))
     patch = None
     for raw_view in [own_view(b.lines) for b in mail.bodies] + [quoted_view(b.lines)
                                                                for b in mail.bodies]:
@@ -197,7 +203,7 @@ def _context(rep: MailReport, lines: list[SrcLine]) -> None:
             add("cpu", cpu, ln)
             add("vcpus", max(2, cpu + 1), ln, RULE,
                 f"the report ran on CPU {cpu}: at least {cpu + 1} vCPUs (and 2 for a race)")
-            add("taint", m.group("taint").strip() if m.group("taint") else "", ln)
+            add("taint", " ".join((m.group("taint") or "").split()), ln)
             add("release", m.group("release"), ln)
         m = _NAME_LINE.search(t)
         if m:

@@ -44,6 +44,7 @@ from orchestrator.workflows.reproduce.runs import (
     summarize,
 )
 from orchestrator.workflows.reproduce.scenario_text import (
+    READ_COMMANDS,
     Plan,
     default_fragment_options,
     scenario_toml,
@@ -126,6 +127,8 @@ def plan_scenario(ex: Extracted, tree: Tree, duration: float) -> Plan:
                            + " and the mail quotes no path", reason="no-file")
     first = ex.reports[0]
     comm = first.fact("comm")
+    if comm is not None and str(comm.value) not in READ_COMMANDS:
+        notes.append(f"Comm: {comm.value} is not a command pgo-orch runs; the readers use cat")
     vcpus = max([int(f.value) for r in ex.reports for f in r.facts if f.name == "vcpus"] or [2])
     if vcpus > MAX_VCPUS:
         notes.append(f"the report ran on CPU {vcpus - 1}; capped at {MAX_VCPUS} vCPUs (TCG)")
@@ -171,6 +174,18 @@ def reproduce(opts: ReproduceOptions) -> Outcome:
         out = Outcome(0, f"wrote {scenario_path} and {opts.out / 'extracted.json'}", data)
         rreport.write(opts.out, out.exit_code, out.headline, data)
         return out
+    try:
+        return _run(opts, ex, mail.subjects, root, commit, tree, plan, text, scenario_path, data)
+    except KeyboardInterrupt:
+        data["verdict"] = "interrupted"
+        rreport.write(opts.out, int(ExitCode.INFRA), "INTERRUPTED: the runs did not finish",
+                      data)
+        raise
+
+
+def _run(opts: ReproduceOptions, ex: Extracted, subjects: list[str], root: Path,
+         commit: str | None, tree: Tree, plan: Plan, text: str, scenario_path: Path,
+         data: dict[str, Any]) -> Outcome:
     runner = opts.runner or default_runner()
     funcs = _proof_functions(ex)
     rev_label = opts.rev or "HEAD"
@@ -184,7 +199,7 @@ def reproduce(opts: ReproduceOptions) -> Outcome:
         if commit is None:
             raise InvalidInput(f"{root} is not a git repository; --with-patch needs one",
                                field="--with-patch")
-        subject = mail.subjects[0] if mail.subjects else ""
+        subject = subjects[0] if subjects else ""
         applied = apply_patch(root, commit, ex.patch.text, subject)
         data["patch"] = ex.patch.to_json() | applied.to_json()
         if applied.ok and applied.commit:
