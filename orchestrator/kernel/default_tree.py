@@ -175,7 +175,7 @@ def _apply_side(tree: Path, side_series: Sequence[str], patches_root: Path) -> N
 
 def _kernel_version(tree: Path) -> str:
     fields: dict[str, str] = {}
-    for line in (tree / "Makefile").read_text(errors="replace").splitlines()[:6]:
+    for line in (tree / "Makefile").read_text(errors="replace").splitlines()[:40]:
         key, sep, value = line.partition("=")
         if sep:
             fields[key.strip()] = value.strip()
