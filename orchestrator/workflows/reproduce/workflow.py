@@ -144,6 +144,8 @@ def plan_scenario(ex: Extracted, tree: Tree, duration: float) -> Plan:
 
 
 def reproduce(opts: ReproduceOptions) -> Outcome:
+    """Run the workflow (see the module docstring); exit code and headline in the outcome."""
+    opts.out = opts.out.expanduser().resolve()
     mail = read_mail(opts.mail)
     ex = extract(mail)
     if opts.with_patch and ex.patch is None:
