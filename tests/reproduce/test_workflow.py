@@ -75,6 +75,8 @@ def test_not_reproduced_with_proof_and_other_findings(tmp_path: Path, seed: Path
     facts = {f["name"]: f for f in out.report["extracted"]["reports"][0]["facts"]}
     assert facts["not-instrumented"]["line"] == "PGO_PROFILE\t:= n"
     assert facts["file"]["value"] == "/sys/kernel/debug/pgo/vmlinux.profraw"
+    mail_facts = {f["name"]: f for f in out.report["extracted"]["facts"]}
+    assert mail_facts["base-commit-in-tree"]["value"] is False
 
 
 def test_infra_errors_exit_2(tmp_path: Path, seed: Path, fake_tree: Path) -> None:

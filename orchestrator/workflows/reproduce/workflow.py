@@ -22,12 +22,12 @@ from typing import Any
 
 from orchestrator import ui
 from orchestrator.errors import ExitCode, InfraError, InvalidInput
-from orchestrator.git import is_repository, resolve_commit
+from orchestrator.git import git_try, is_repository, resolve_commit
 from orchestrator.mail.read import read_mail
 from orchestrator.workflows.reproduce import report as rreport
 from orchestrator.workflows.reproduce.apply import apply_patch
 from orchestrator.workflows.reproduce.extract import Extracted, UnusableMail, extract
-from orchestrator.workflows.reproduce.facts import TEXT, Fact
+from orchestrator.workflows.reproduce.facts import TEXT, TREE, Fact
 from orchestrator.workflows.reproduce.lookup import (
     WRITE_MEMBERS,
     Tree,
@@ -125,6 +125,13 @@ def plan_scenario(ex: Extracted, tree: Tree, duration: float) -> Plan:
                            f"open: no debugfs/proc file in {tree.label} uses "
                            + ", ".join(f for r in ex.reports for f in [r.guilty or ""] if f)
                            + " and the mail quotes no path", reason="no-file")
+    base = next((f for f in ex.facts if f.name == "base-commit"), None)
+    if base is not None and tree.commit:
+        known = git_try(tree.root, "cat-file", "-e", f"{base.value}^{{commit}}").returncode == 0
+        ex.facts.append(Fact("base-commit-in-tree", known, TREE, str(tree.root), base.line,
+                             f"the mail's base commit {'is' if known else 'is not'} in "
+                             f"{tree.root}" + ("" if known else ": its patch was written "
+                                               "against other code")))
     first = ex.reports[0]
     comm = first.fact("comm")
     if comm is not None and str(comm.value) not in READ_COMMANDS:
