@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.detect",
     "orchestrator.commands.profile",
+    "orchestrator.commands.bisect",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
