@@ -1,0 +1,76 @@
+"""Real bisections of the fixture histories (kernel-patches/pgo-bisect*): real incremental
+builds in the shared scratch worktree, real boots, the one-read scenario prf-open-once.
+
+Cost (measured, TCG, 2 cores; see the notes in README "pgo-orch bisect"): the deterministic
+fixture takes 6 builds (about 20-40 s each, fewer when cached) and 9 runs; the flaky one is
+bisected over a 6-commit window with --confidence 0.8 to keep it to a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.kernel import defaults
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.usefixtures("no_leaked_qemu")]
+
+TITLE = "BUG: sleeping function called from invalid context in prf_open"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_fixtures() -> None:
+    if not defaults.default_series() or not all(
+            defaults.series_patches(s) for s in defaults.BISECT_SERIES):
+        pytest.skip("the PGO and bisect fixture series are not in kernel-patches/")
+
+
+def _bisect(out: Path, *args: str) -> tuple[int, dict[str, object], str]:
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bisect",
+                           "prf-open-once", "--out", str(out), "--json", *args],
+                          capture_output=True, text=True, timeout=3600, check=False)
+    assert proc.stdout.strip(), proc.stderr
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def _rev(tag: str) -> str:
+    tree = defaults.default_tree()
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", tag], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_bisect_fixture_finds_0009_verified(tmp_path: Path) -> None:
+    code, d, err = _bisect(tmp_path / "b", "--good", "pgo-clang/0007", "--bad",
+                           "pgo-bisect/0016", "--runs", "2")
+    assert code == 0 and d["status"] == "found", err[-3000:]
+    culprit = d["culprit"]
+    assert isinstance(culprit, dict)
+    assert culprit["commit"] == _rev("pgo-bisect/0009")
+    assert "under pgo_lock" in culprit["subject"]
+    target = d["target"]
+    assert isinstance(target, dict) and target["description"] == TITLE
+    assert d["commits_in_range"] == 16 and d["bisect_steps"] == 4
+    assert isinstance(d["builds"], int) and d["builds"] <= math.ceil(math.log2(16)) + 2
+    checks = d["checks"]
+    assert isinstance(checks, dict) and checks["ok"] and not checks["noop"]
+    text = (tmp_path / "b" / "result.txt").read_text()
+    assert text.startswith(f"first bad commit: {culprit['commit']}") and TITLE in text
+
+
+def test_bisect_flaky_fixture_with_confidence(tmp_path: Path) -> None:
+    code, d, err = _bisect(tmp_path / "b", "--good", "pgo-bisect-flaky/0006", "--bad",
+                           "pgo-bisect-flaky/0012", "--runs", "6", "--confidence", "0.8",
+                           "--max-runs", "5")
+    assert code == 0 and d["status"] == "found", err[-3000:]
+    culprit = d["culprit"]
+    assert isinstance(culprit, dict) and culprit["commit"] == _rev("pgo-bisect-flaky/0009")
+    hr = d["hit_rate"]
+    assert isinstance(hr, dict) and 0 < hr["hits"] <= hr["runs"] == 6
+    conf = d["confidence"]
+    assert isinstance(conf, dict) and 0 < conf["overall"] <= 1
+    assert "confidence" in (tmp_path / "b" / "result.txt").read_text()
