@@ -100,6 +100,8 @@ class Session:
         results = run_batch(self.runner, self.template, i.bad, "end-bad", 0, i.runs)
         target = Target(pattern=i.match) if i.match else target_from_bad(results)
         pr = from_results(i.bad, results, target or Target(keys=("-",)))
+        if any(r["outcome"] == Outcome.ABORT for r in pr.runs):
+            raise KeyboardInterrupt
         self.target = target
         infra = sum(1 for r in pr.runs if r["outcome"] == Outcome.INFRA)
         judged = pr.tally.runs - infra
