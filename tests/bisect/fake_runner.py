@@ -4,8 +4,8 @@ A commit's behaviour is the JSON file ``bug.json`` at that revision of the job's
 (absent: clean):
 
 * ``{"hit": 0.4, "title": "..."}``: the finding shows with that probability, decided by the
-  commit and the attempt tag (deterministic); ``"only_tags": ["step"]`` limits hits to
-  jobs whose attempt tag starts with one of them
+  commit's subject and the attempt tag (deterministic); ``"only_tags": ["step"]`` limits hits to
+  jobs whose attempt tag starts with one of them; ``"seed"`` changes the draw
 * ``{"build": "fail"}``: the build fails; ``{"config": "mismatch"}``: the config proof fails
 * ``{"other": "WARNING: ... in f"}``: a different splat
 * ``{"infra": N}``: the first N jobs of that commit end in an infrastructure error
@@ -45,10 +45,12 @@ def _blob(tree: str, rev: str, path: str) -> str:
     return hashlib.sha256(proc.stdout.encode()).hexdigest()
 
 
-def _u(commit: str, tag: str) -> float:
-    """Deterministic "random" number per (commit, attempt): the same on every machine (the
-    fake histories have fixed dates, so fixed commit ids)."""
-    return int(hashlib.sha256(f"{commit}:{tag}".encode()).hexdigest()[:8], 16) / 2**32
+def _u(tree: str, commit: str, tag: str, seed: str = "") -> float:
+    """Deterministic "random" number per (commit subject, attempt): the same on every run
+    and machine (commit ids are not: the fake tree's base commit has today's date)."""
+    subject = subprocess.run(["git", "-C", tree, "log", "-1", "--format=%s", commit],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return int(hashlib.sha256(f"{seed}{subject}:{tag}".encode()).hexdigest()[:8], 16) / 2**32
 
 
 def _finding(klass: str, title: str) -> dict[str, Any]:
@@ -90,7 +92,8 @@ def run_one(job: Job) -> dict[str, Any]:
     elif "hit" in spec:
         tags = spec.get("only_tags")
         allowed = tags is None or any(job.attempt_tag.startswith(t) for t in tags)
-        if allowed and _u(commit, job.attempt_tag) < float(spec["hit"]):
+        draw = _u(job.tree, commit, job.attempt_tag, str(spec.get("seed", "")))
+        if allowed and draw < float(spec["hit"]):
             title = spec.get("title", DEFAULT_TITLE)
             verdict, code, reason = "fail", "kernel-finding", title
             findings = [_finding(title.split(":")[0], title)]

@@ -52,12 +52,12 @@ def test_bisect_command_prints_result_and_exit_codes(fake_tree: Path, cache: Pat
 
 def test_resume_after_a_kill_reruns_nothing(fake_tree: Path, cache: Path,
                                             tmp_path: Path) -> None:
-    c = make_history(fake_tree, n=16, bug_at=11, bug={"hit": 0.5})
+    c = make_history(fake_tree, n=16, bug_at=11, bug={"hit": 0.5, "seed": "a"})
     out = tmp_path / "b"
     log = tmp_path / "jobs.log"
     args = ["bisect", str(SCENARIO), "--tree", str(fake_tree), "--good", c[0], "--bad",
             c[16], "--runs", "6", "--out", str(out)]
-    p = pgo(args, cache, FAKE_RUNNER_LOG=str(log), FAKE_RUNNER_KILL_AFTER="22")
+    p = pgo(args, cache, FAKE_RUNNER_LOG=str(log), FAKE_RUNNER_KILL_AFTER="27")
     assert p.returncode == -9  # SIGKILL, mid-way
     assert not (out / "result.json").exists()
     steps_before = (out / "steps.jsonl").read_text().splitlines()

@@ -18,7 +18,7 @@ import pytest
 
 from orchestrator.kernel import defaults
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.usefixtures("no_leaked_qemu")]
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 TITLE = "BUG: sleeping function called from invalid context in prf_open"
 

@@ -64,7 +64,7 @@ def test_user_checkout_and_own_bisection_untouched(fake_tree: Path, bisector: Bi
 
 
 def test_flaky_bug_uses_k_from_the_hit_rate(fake_tree: Path, bisector: Bisector) -> None:
-    c = make_history(fake_tree, n=16, bug_at=7, bug={"hit": 0.5})
+    c = make_history(fake_tree, n=16, bug_at=7, bug={"hit": 0.5, "seed": "a"})
     d = bisector(fake_tree, c[0], c[16], runs=8, confidence=0.95)
     hr = d["hit_rate"]
     assert 0 < hr["hits"] < 8
@@ -78,6 +78,18 @@ def test_flaky_bug_uses_k_from_the_hit_rate(fake_tree: Path, bisector: Bisector)
     for _ in goods:
         want *= 1 - (1 - p) ** d["runs_for_good"]
     assert d["confidence"]["overall"] == round(want, 4) and d["confidence"]["overall"] < 1
+
+
+def test_flaky_misjudgement_is_caught_by_verification(fake_tree: Path,
+                                                     bisector: Bisector) -> None:
+    # this draw shows the bug on 7 of 8 BAD runs: p is overestimated, k = 2 is too few, a
+    # bad commit passes as good and the answer is wrong; rerunning the parent catches it
+    c = make_history(fake_tree, n=16, bug_at=7, bug={"hit": 0.5})
+    d = bisector(fake_tree, c[0], c[16], runs=8)
+    assert d["hit_rate"]["hits"] == 7 and d["runs_for_good"] == 2
+    assert d["culprit"]["commit"] != c[7]
+    assert d["status"] == "unverified" and d["exit_code"] == 1
+    assert "its parent was bad on rerun" in d["reason"]
 
 
 def test_build_failure_and_other_splat_are_skipped_and_listed(fake_tree: Path,
