@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from orchestrator.errors import InfraError, InvalidInput
+from orchestrator.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,58 @@ class Job:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    raise InfraError("run_job is not available before seam-v1", reason="infra")
+    """Bridge to today's run_scenario until seam-v1 (result JSON per CONTRACT.md)."""
+    from pathlib import Path
+
+    from orchestrator.scenario import loader
+    from orchestrator.workflows.run import RunOptions, run_scenario
+
+    run_dir = Path(job.out_root) / job.job_id
+    done = run_dir / "result.json"
+    if done.exists():
+        old: dict[str, Any] = json.loads(done.read_text())
+        if old.get("reason_code") != "interrupted":
+            return old
+    src = Path(job.out_root) / f"{job.job_id}.toml"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(job.scenario_text)
+    sc = loader.load(src)
+    opts = RunOptions(tree=Path(job.tree) if job.tree else None, jobs=job.jobs,
+                      accel=job.accel, extra_options=list(job.options), rev=job.rev)
+    base: dict[str, Any] = {"job_id": job.job_id, "scenario": sc.name, "run_dir": str(run_dir),
+                            "reproduced": None, "findings": [], "hang": None,
+                            "reads": {}, "profiles": [], "timings_s": {}}
+    try:
+        r = run_scenario(sc, run_dir, opts)
+    except InvalidInput as exc:
+        if exc.reason not in ("config-mismatch", "requirement-missing"):
+            raise
+        data = {**base, "verdict": "error", "exit_code": 2, "reason": exc.message,
+                "reason_code": exc.reason,
+                "kernel": {"ok": exc.reason != "config-mismatch", "error": exc.message}}
+    else:
+        code = ""
+        if r.verdict == "fail":
+            code = "kernel-finding" if r.findings else (
+                "read-errors" if "failed and" in r.reason else
+                "invalid-profile" if "not valid" in r.reason else "guest-hung")
+        elif r.verdict == "error":
+            head = r.reason.split(":", 1)[0]
+            code = head if head and all(c.isalnum() or c == "-" for c in head) else "infra"
+        expected = {id(f) for f, _ in r.expected}
+        kernel = dict(r.kernel)
+        vml = Path(str(kernel.get("vmlinux", ""))) if kernel.get("vmlinux") else None
+        kernel["ok"] = code not in ("build-failed",)
+        kernel["vmlinux_sha256"] = hashlib.sha256(vml.read_bytes()).hexdigest() \
+            if vml and vml.is_file() else None
+        data = {**base, "verdict": r.verdict, "exit_code": r.exit_code, "reason": r.reason,
+                "reason_code": code, "hang": r.hang, "timings_s": r.timings, "kernel": kernel,
+                "findings": [{"key": f"{f.klass}|{f.title}", "class": f.klass,
+                              "title": f.title, "expected": id(f) in expected,
+                              "report": f.report[:4000]} for f in r.findings]}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(data, indent=2))
+    return data
 
 
 Runner = Callable[[Sequence[Job]], list[dict[str, Any]]]
