@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
         "is not touched). Exit 0 culprit found and verified, 1 inconclusive (a range of "
         "skipped commits, or the verification failed), 2 infrastructure error, 3 wrong ends "
         "or invalid input.")
-    p.add_argument("scenario", help="scenario TOML file or name in scenarios/")
+    p.add_argument("scenario", nargs="?", help="scenario TOML file or name in scenarios/ "
+                   "(not needed with --resume: the bisection keeps its scenario's text)")
     p.add_argument("--good", help="a commit without the bug (with --fix: with the fix)")
     p.add_argument("--bad", help="a commit with the bug")
     _common(p)
@@ -118,6 +119,8 @@ def bisect(args: argparse.Namespace) -> int:
         ui.say("bisect", f"resuming {bdir.path}")
         data = session.run(inputs, bdir, runner, resume=True)
     else:
+        if not args.scenario:
+            raise InvalidInput("a scenario is needed (or --resume DIR)", field="scenario")
         if not args.good or not args.bad:
             raise InvalidInput("both --good and --bad are needed (or --resume DIR)",
                                field="--good" if not args.good else "--bad")

@@ -63,7 +63,7 @@ def test_resume_after_a_kill_reruns_nothing(fake_tree: Path, cache: Path,
     steps_before = (out / "steps.jsonl").read_text().splitlines()
     assert any(json.loads(s)["role"] == "step" for s in steps_before)
     assert "git bisect" in (out / "bisect.log").read_text()
-    p = pgo(["bisect", str(SCENARIO), "--resume", str(out)], cache,
+    p = pgo(["bisect", "--resume", str(out)], cache,
             FAKE_RUNNER_LOG=str(log))
     assert p.returncode == 0, p.stderr
     d = json.loads((out / "result.json").read_text())
