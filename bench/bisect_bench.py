@@ -3,10 +3,10 @@
 range with the same scenario, side by side: bisection steps, runs, builds (cache misses),
 wall time, and whether each found the known culprit.
 
-The plain bisection is what a user does without pgo-orch: ``git bisect run`` over a script
-that runs the scenario on the commit under test (``pgo-orch run --rev``) and hands its exit
-status to git (exit 2/3 count as "bad" there). When a run directory's ``reproducer.sh`` has
-a ``--bisect`` mode, that is used instead. git bisects in a scratch worktree started with
+The plain bisection is what a user does without pgo-orch bisect: ``git bisect run`` over a
+script that runs the scenario once on the commit under test (``pgo-orch run --rev``) and
+maps its exit status like a run directory's ``reproducer.sh --bisect`` (0 good, 1 bad, 2/3
+skip). git bisects in a scratch worktree started with
 ``--no-checkout`` (the script reads BISECT_HEAD), so nothing is checked out.
 
 Both share the build cache, so the second one finds the first one's builds: by default the
@@ -54,17 +54,14 @@ def pgo_bisect(tree: Path, good: str, bad: str, scenario: str, runs: int, out: P
 
 
 STEP = """#!/bin/sh
-# one step of a plain `git bisect run`: the scenario on BISECT_HEAD, exit status to git
+# one step of a plain `git bisect run`: the scenario on BISECT_HEAD, mapped like the run
+# directory's `reproducer.sh --bisect` (0 pass, 1 fail, 125 error/invalid, 128 otherwise)
 commit=$(git rev-parse BISECT_HEAD)
-n=$(ls {runs} | wc -l)
+n=$(ls {runs} | grep -c '^step-[0-9]*$')
 {pgo} run {scenario} --tree {tree} --rev "$commit" --out {runs}/step-$n --json \\
     > {runs}/step-$n.json 2>>{runs}/stderr.log
 code=$?
-if [ -x {runs}/step-$n/reproducer.sh ] && grep -q -- --bisect {runs}/step-$n/reproducer.sh
-then
-    {runs}/step-$n/reproducer.sh --bisect >/dev/null 2>&1
-    code=$?
-fi
+case $code in 0|1) ;; 2|3) code=125 ;; *) code=128 ;; esac
 echo "$commit $code" >> {runs}/codes.txt
 exit $code
 """
