@@ -67,6 +67,9 @@ def register(sub: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    engine = _engine_args()
+    if engine is not None:
+        engine.add_engine_arguments(p)
     p.add_argument("--tree", type=Path, help="kernel git tree (bisect: default the default "
                    "tree; bisect-step: the current checkout)")
     p.add_argument("--match", metavar="REGEX", help="the bug: finding titles matching REGEX "
@@ -82,9 +85,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), help="override the scenario's")
 
 
-def runner_from_env() -> Runner:
+def _engine_args() -> Any:
+    """The pool's ``--engine/--slots`` module when it is installed, else None."""
+    try:
+        return importlib.import_module("orchestrator.commands.engine_args")
+    except ImportError:
+        return None
+
+
+def runner_from_env(args: argparse.Namespace | None = None) -> Runner:
+    """``$PGO_ORCH_RUNNER`` if set, else the engine chosen by ``--engine`` (pool), else
+    :func:`orchestrator.job.run_serial`."""
     spec = os.environ.get(RUNNER_ENV, "")
     if not spec:
+        engine = _engine_args()
+        if engine is not None and args is not None and hasattr(args, "engine"):
+            return cast(Runner, engine.runner_from_args(args))
         from orchestrator.job import run_serial
         return run_serial
     mod, _, name = spec.partition(":")
@@ -112,12 +128,13 @@ def bisect(args: argparse.Namespace) -> int:
     from orchestrator.workflows.bisect.decide import Target, runs_for_good
     from orchestrator.workflows.bisect.record import BisectDir, Inputs
 
-    runner = runner_from_env()
+    runner = runner_from_env(args)
+    batch = getattr(args, "slots", None) or 1  # a pool runs a commit's runs side by side
     if args.resume:
         bdir = BisectDir(args.resume)
         inputs, _ = bdir.read_state()
         ui.say("bisect", f"resuming {bdir.path}")
-        data = session.run(inputs, bdir, runner, resume=True)
+        data = session.run(inputs, bdir, runner, resume=True, batch=batch)
     else:
         if not args.scenario:
             raise InvalidInput("a scenario is needed (or --resume DIR)", field="scenario")
@@ -140,7 +157,7 @@ def bisect(args: argparse.Namespace) -> int:
                         jobs=args.jobs, commits_in_range=count)
         bdir = BisectDir(args.out or _default_out(Path(origin).stem))
         ui.say("bisect", f"{count} commits in range; directory {bdir.path}")
-        data = session.run(inputs, bdir, runner)
+        data = session.run(inputs, bdir, runner, batch=batch)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -171,7 +188,7 @@ def bisect_step(args: argparse.Namespace) -> int:
 
     try:
         _positive(args.runs, "--runs")
-        runner = runner_from_env()
+        runner = runner_from_env(args)
         text, origin = _scenario(args.scenario)
         where = args.tree or Path.cwd()
         tree = Path(git(where, "rev-parse", "--show-toplevel").strip())
