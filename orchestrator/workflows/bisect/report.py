@@ -133,8 +133,9 @@ def result_text(d: dict[str, Any]) -> str:
                      + (f"  {extra}" if extra else ""))
     if d["skipped"]:
         lines += ["", "skipped (not this bug or not judgeable):"]
-        lines += [f"  {s['commit'][:12]} {s['reason']}: {'; '.join(s['titles'])}"
-                  for s in d["skipped"]]
+        lines += [f"  {s['commit'][:12]} {s['reason']}"
+                  + (f": {'; '.join(s['titles'])}" if s["titles"] else "")
+                  + f"  {s['subject'][:60]}" for s in d["skipped"]]
     if d["bisect_log"]:
         lines += ["", "git bisect log:"] + ["  " + ln for ln in d["bisect_log"].splitlines()]
     lines += ["", "reproduce:", f"  {d['reproducer']}"]

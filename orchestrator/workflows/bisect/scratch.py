@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,10 +107,14 @@ class ScratchBisect:
             raise GitError(f"git bisect {term} {commit} failed: "
                            f"{(proc.stderr or proc.stdout).strip()}",
                            stderr=proc.stderr, returncode=proc.returncode)
-        return self.state()
+        # git's answer to the mark says where the bisection stands ("git bisect next" would
+        # log the first bad commit a second time)
+        return self._parse(proc)
 
     def state(self) -> State:
-        proc = git_try(self.wt, "bisect", "next")
+        return self._parse(git_try(self.wt, "bisect", "next"))
+
+    def _parse(self, proc: subprocess.CompletedProcess[str]) -> State:
         out = proc.stdout
         first = _FIRST.search(out)
         if first:
@@ -126,7 +131,12 @@ class ScratchBisect:
         return State(next_commit=head, remaining=remaining)
 
     def log(self) -> str:
-        return git(self.wt, "bisect", "log")
+        """``git bisect log`` (a repeated conclusion line is kept once)."""
+        lines: list[str] = []
+        for ln in git(self.wt, "bisect", "log").splitlines():
+            if not (lines and ln == lines[-1] and ln.startswith("# first ")):
+                lines.append(ln)
+        return "\n".join(lines) + "\n"
 
     def marked(self) -> set[str]:
         """Commits the log has a verdict for (including skips)."""
