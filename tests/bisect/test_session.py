@@ -38,6 +38,7 @@ def test_finds_the_culprit_in_log2_steps_and_verifies_it(fake_tree: Path, bisect
     assert all(Path(p, "result.json").exists() for p in s["run_dirs"])
     log = (out / "bisect.log").read_text()
     assert f"git bisect bad {c[9]}" in log and log.count("git bisect ") == 5
+    assert log.count(f"# first bad commit: [{c[9]}]") == 1
     text = (out / "result.txt").read_text()
     assert c[9] in text and "BUG: sleeping function called from invalid context in prf_open" \
         in text and "git bisect log:" in text and "pgo-orch run" in text
