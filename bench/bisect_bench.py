@@ -109,13 +109,15 @@ def main() -> int:
     ap.add_argument("--bad", help="default: <series>/0016")
     ap.add_argument("--order", choices=("plain-first", "pgo-first"), default="plain-first")
     ap.add_argument("--extra", default="", help="more pgo-orch bisect arguments")
+    ap.add_argument("--keep", type=Path, help="keep both bisections' files in this directory")
     args = ap.parse_args()
     tree = defaults.default_tree()
     good = args.good or "pgo-clang/0007"
     bad = args.bad or f"{args.series}/0016"
     want = git(tree, "rev-parse", f"{args.series}/0009").strip()
     n = int(git(tree, "rev-list", "--count", f"{good}..{bad}").strip())
-    work = Path(tempfile.mkdtemp(prefix="bisect-bench-"))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bisect-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {}
     try:
         order = ["plain", "pgo"] if args.order == "plain-first" else ["pgo", "plain"]
@@ -127,7 +129,8 @@ def main() -> int:
             else:
                 rows[mode] = plain_bisect(tree, good, bad, args.scenario, work / "plain")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     print(f"bisect {good}..{bad} ({n} commits), scenario {args.scenario}, known culprit "
           f"{want[:12]}, order {args.order}")
     print(f"{'':22}{'steps':>6}{'runs':>6}{'builds':>8}{'wall s':>9}  culprit       right  "
