@@ -1,9 +1,10 @@
 """Real bisections of the fixture histories (kernel-patches/pgo-bisect*): real incremental
 builds in the shared scratch worktree, real boots, the one-read scenario prf-open-once.
 
-Cost (measured, TCG, 2 cores; see the notes in README "pgo-orch bisect"): the deterministic
-fixture takes 6 builds (about 20-40 s each, fewer when cached) and 9 runs; the flaky one is
-bisected over a 6-commit window with --confidence 0.8 to keep it to a few minutes.
+Cost (measured 2026-11-30, TCG, 2 cores, PVH boot ~3 s, a run ~8 s, a one-file rebuild
+~20 s): the fixture bisection 6 builds + 9 runs, 203 s (215 s with the default tree's reset
+to add the bisect series); the flaky one over 0006..0012 (--runs 6, --confidence 0.8) 3
+builds + 20 runs, 249 s. With the builds cached, about 75 s and 170 s.
 """
 
 from __future__ import annotations
