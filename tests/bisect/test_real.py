@@ -4,7 +4,7 @@ builds in the shared scratch worktree, real boots, the one-read scenario prf-ope
 Cost (measured 2026-11-30, TCG, 2 cores, PVH boot ~3 s, a run ~8 s, a one-file rebuild
 ~20 s): the fixture bisection 6 builds + 9 runs, 203 s (215 s with the default tree's reset
 to add the bisect series); the flaky one over 0006..0012 (--runs 6, --confidence 0.8) 3
-builds + 20 runs, 249 s. With the builds cached, about 75 s and 170 s.
+builds + 20 runs, 249 s. With the builds cached, about 9 x 8 s and 20 x 8 s of runs.
 """
 
 from __future__ import annotations
