@@ -7,7 +7,8 @@ A commit's behaviour is the JSON file ``bug.json`` at that revision of the job's
   commit's subject and the attempt tag (deterministic); ``"only_tags": ["step"]`` limits hits to
   jobs whose attempt tag starts with one of them; ``"seed"`` changes the draw
 * ``{"build": "fail"}``: the build fails; ``{"config": "mismatch"}``: the config proof fails
-* ``{"other": "WARNING: ... in f"}``: a different splat
+* ``{"other": "WARNING: ... in f"}``: a different splat; ``"also"``: one more finding beside
+  the hit
 * ``{"infra": N}``: the first N jobs of that commit end in an infrastructure error
 
 ``vmlinux_sha256`` is the blob id of the file ``code`` at that revision, so a commit that
@@ -97,6 +98,9 @@ def run_one(job: Job) -> dict[str, Any]:
             title = spec.get("title", DEFAULT_TITLE)
             verdict, code, reason = "fail", "kernel-finding", title
             findings = [_finding(title.split(":")[0], title)]
+        if spec.get("also"):
+            verdict, code, reason = "fail", "kernel-finding", reason or spec["also"]
+            findings.append(_finding("WARNING", spec["also"]))
     if ok and not cached:
         built_mark.parent.mkdir(parents=True, exist_ok=True)
         built_mark.touch()

@@ -171,3 +171,15 @@ def test_infra_errors_are_retried_then_skipped(fake_tree: Path, bisector: Bisect
         assert by[c[8]]["verdict"] == "good" and by[c[8]]["runs"] == 2
     if c[12] in by:
         assert by[c[12]]["verdict"] == "skip" and by[c[12]]["skip_reason"] == "infra"
+
+
+def test_finding_on_both_ends_suggests_match(fake_tree: Path, bisector: Bisector,
+                                             tmp_path: Path) -> None:
+    # BAD shows the bug and a pre-existing warning; GOOD shows the warning only
+    old = {"other": OTHER}
+    both = {"hit": 1.0, "also": OTHER}
+    c = make_history(fake_tree, n=8, bug_at=5, bug=both,
+                     extra={i: old for i in range(0, 5)})
+    d = bisector(fake_tree, c[1], c[8], runs=2, out=tmp_path / "a")
+    assert d["status"] == "wrong-ends" and "--match" in d["reason"]
+    assert "in prf_open" in d["reason"].split("--match", 1)[1]

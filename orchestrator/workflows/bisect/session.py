@@ -10,6 +10,7 @@ own result files).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,15 @@ class Session:
             if g.tally.skip_reason == "infra":
                 raise InfraError(f"GOOD {i.good_rev} could not be run: {_seen(g)}",
                                  reason="infra")
-            raise WrongEnds(f"GOOD {i.good_rev} ({i.good[:12]}) is not clean: {_seen(g)}")
+            hint = ""
+            if not i.match and len(target.keys) > 1 and g.tally.titles:
+                rest = [t for t in (k.split("|", 1)[-1] for k in target.keys)
+                        if t not in g.tally.titles]
+                if rest:
+                    hint = (f" (GOOD shows some of BAD's findings too; to bisect the others "
+                            f"use --match, e.g. --match {_literal(rest[0])!r})")
+            raise WrongEnds(f"GOOD {i.good_rev} ({i.good[:12]}) is not clean: {_seen(g)}"
+                            + hint)
         self.bdir.write_state(i, target=target.to_json(), p=self.p, k=self.k)
 
     def bisect(self, resume: bool) -> scratch.State:
@@ -206,6 +215,11 @@ class Session:
             if r.role == "step" and r.verdict == Verdict.GOOD:
                 conf *= step_confidence(self.p, r.clean)
         return conf
+
+
+def _literal(title: str) -> str:
+    """A regex matching ``title`` literally (spaces left readable)."""
+    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", title)
 
 
 def _latest(recs: list[StepRecord]) -> list[StepRecord]:
