@@ -13,6 +13,7 @@ from orchestrator.workflows.bisect.decide import (
     Target,
     Verdict,
     classify,
+    p_estimate,
     runs_for_good,
     step_confidence,
     target_from_bad,
@@ -42,6 +43,17 @@ def test_runs_for_good_from_hit_rate_and_confidence() -> None:
         runs_for_good(0.5, 1.0, 10)
     assert step_confidence(0.5, 5) == pytest.approx(0.96875)
     assert step_confidence(0.5, 0) == 0.0
+
+
+def test_p_estimate_is_cautious() -> None:
+    assert p_estimate(0, 5) == 0.0 and p_estimate(3, 0) == 0.0
+    assert p_estimate(2, 2) == pytest.approx(2 / 3)
+    assert p_estimate(3, 3) == pytest.approx(0.75)
+    assert p_estimate(3, 6) == pytest.approx(0.311, abs=1e-3)
+    assert p_estimate(30, 30) == pytest.approx(0.968, abs=1e-3)
+    # more runs, closer to the ratio
+    assert p_estimate(3, 6) < p_estimate(30, 60) < 0.5
+    assert runs_for_good(p_estimate(3, 6), 0.95, 10) == 9
 
 
 def test_target_is_the_keys_seen_on_bad() -> None:

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from orchestrator.workflows.bisect.decide import p_estimate
 from tests.bisect.conftest import Bisector, git, make_history
 
 OTHER = "WARNING: CPU: 0 PID: 1 at kernel/x.c in other_func"
@@ -19,8 +20,8 @@ def test_finds_the_culprit_in_log2_steps_and_verifies_it(fake_tree: Path, bisect
     assert d["status"] == "found" and d["exit_code"] == 0, d["reason"]
     assert d["culprit"]["commit"] == c[9]
     assert d["culprit"]["subject"] == "step 9: change the note"
-    assert d["hit_rate"] == {"p": 1.0, "hits": 3, "runs": 3}
-    assert d["runs_for_good"] == 1
+    assert d["hit_rate"] == {"p": 0.75, "hits": 3, "runs": 3, "ratio": 1.0}
+    assert d["runs_for_good"] == 3  # p taken as 0.75: 0.25^3 <= 0.05
     assert d["bisect_steps"] == 4
     # ends + 4 steps; the checks reuse builds
     assert d["builds"] <= math.ceil(math.log2(16)) + 2
@@ -69,8 +70,9 @@ def test_flaky_bug_uses_k_from_the_hit_rate(fake_tree: Path, bisector: Bisector)
     d = bisector(fake_tree, c[0], c[16], runs=8, confidence=0.95)
     hr = d["hit_rate"]
     assert 0 < hr["hits"] < 8
-    p = hr["hits"] / 8
-    assert d["runs_for_good"] == math.ceil(math.log(0.05) / math.log(1 - p) - 1e-9)
+    p = p_estimate(hr["hits"], 8)
+    assert hr["p"] == round(p, 4) < hr["hits"] / 8
+    assert d["runs_for_good"] == min(10, math.ceil(math.log(0.05) / math.log(1 - p) - 1e-9))
     assert d["status"] == "found", d["reason"]
     assert d["culprit"]["commit"] == c[7]
     goods = [s for s in d["steps"] if s["role"] == "step" and s["verdict"] == "good"]
@@ -83,11 +85,11 @@ def test_flaky_bug_uses_k_from_the_hit_rate(fake_tree: Path, bisector: Bisector)
 
 def test_flaky_misjudgement_is_caught_by_verification(fake_tree: Path,
                                                      bisector: Bisector) -> None:
-    # this draw shows the bug on 7 of 8 BAD runs: p is overestimated, k = 2 is too few, a
+    # this draw shows the bug on 7 of 8 BAD runs: p is overestimated, k = 3 is too few, a
     # bad commit passes as good and the answer is wrong; rerunning the parent catches it
     c = make_history(fake_tree, n=16, bug_at=7, bug={"hit": 0.5})
     d = bisector(fake_tree, c[0], c[16], runs=8)
-    assert d["hit_rate"]["hits"] == 7 and d["runs_for_good"] == 2
+    assert d["hit_rate"]["hits"] == 7 and d["runs_for_good"] == 3
     assert d["culprit"]["commit"] != c[7]
     assert d["status"] == "unverified" and d["exit_code"] == 1
     assert "its parent was bad on rerun" in d["reason"]
@@ -168,7 +170,7 @@ def test_infra_errors_are_retried_then_skipped(fake_tree: Path, bisector: Bisect
     assert d["status"] == "found" and d["culprit"]["commit"] == c[10], d["reason"]
     by = {s["commit"]: s for s in d["steps"] if s["role"] == "step"}
     if c[8] in by:  # one boot timeout, then a clean run: good
-        assert by[c[8]]["verdict"] == "good" and by[c[8]]["runs"] == 2
+        assert by[c[8]]["verdict"] == "good" and by[c[8]]["runs"] == 1 + d["runs_for_good"]
     if c[12] in by:
         assert by[c[12]]["verdict"] == "skip" and by[c[12]]["skip_reason"] == "infra"
 

@@ -8,7 +8,8 @@
   skip (the commit cannot be judged: build failure, config mismatch, missing profile
   interface, missing requirement), infra (retry) or abort (interrupted).
 * :func:`runs_for_good`: how many clean runs make a commit good, from the hit rate ``p``
-  measured on BAD and the wanted confidence: the smallest k with (1 - p)^k <= 1 - c, capped.
+  measured on BAD and the wanted confidence: the smallest k with (1 - p)^k <= 1 - c, capped;
+  :func:`p_estimate` is the p it is given: the cautious end of what BAD's runs measured.
 * :class:`Tally`: the runs of one commit so far and the verdict they allow: bad at the first
   hit, good after k clean runs, skip at the first unjudgeable run or after ``retries``
   infrastructure errors in a row.
@@ -156,6 +157,20 @@ def classify(result: Mapping[str, Any], target: Target) -> Classified:
     if code in NO_FINDING_FAILURES:
         return Classified(Outcome.OTHER, (code,), code, reason)
     return Classified(Outcome.CLEAN, (), code, reason)
+
+
+def p_estimate(hits: int, runs: int, z: float = 1.0) -> float:
+    """A cautious hit rate from ``hits`` of ``runs``: the lower end of the Wilson score
+    interval (z = 1: about 84 % one-sided). The raw ratio of a few runs overstates a flaky
+    bug's rate half of the time, and an overstated p gives too few runs for a good verdict
+    (2 hits in 2 runs gives 0.67, 3/6 gives 0.31, 30/30 gives 0.97)."""
+    if runs <= 0 or hits <= 0:
+        return 0.0
+    ph = hits / runs
+    z2 = z * z
+    centre = ph + z2 / (2 * runs)
+    spread = z * math.sqrt(ph * (1 - ph) / runs + z2 / (4 * runs * runs))
+    return max(0.0, (centre - spread) / (1 + z2 / runs))
 
 
 def runs_for_good(p: float, confidence: float, cap: int) -> int:

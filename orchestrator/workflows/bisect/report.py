@@ -66,7 +66,9 @@ def build_result(inputs: Inputs, records: Sequence[StepRecord], *, status: str, 
         "candidates": [{"commit": c, "subject": subjects.get(c, "")} for c in candidates],
         "target": target.to_json() if target else None,
         "hit_rate": {"p": round(p, 4), "hits": bad_end.hits if bad_end else 0,
-                     "runs": bad_end.runs if bad_end else 0},
+                     "runs": bad_end.runs if bad_end else 0,
+                     "ratio": round(bad_end.hits / bad_end.runs, 4)
+                     if bad_end and bad_end.runs else 0.0},
         "runs_for_good": k,
         "confidence": {"wanted": inputs.confidence, "overall": round(confidence, 4)},
         "checks": checks,
@@ -108,7 +110,8 @@ def result_text(d: dict[str, Any]) -> str:
         lines.append(f"target: {d['target']['description']}")
     hr = d["hit_rate"]
     if hr["runs"]:
-        lines.append(f"hit rate on BAD: {hr['hits']}/{hr['runs']} (p = {hr['p']:.2f}); a good "
+        lines.append(f"hit rate on BAD: {hr['hits']}/{hr['runs']} (p taken as {hr['p']:.2f}, "
+                     "the cautious end); a good "
                      f"verdict takes {d['runs_for_good']} clean run(s); confidence "
                      f"{d['confidence']['overall']:.3f} (per good step "
                      f">= {d['confidence']['wanted']})")

@@ -24,6 +24,7 @@ from orchestrator.workflows.bisect.decide import (
     Outcome,
     Target,
     Verdict,
+    p_estimate,
     runs_for_good,
     step_confidence,
     target_from_bad,
@@ -106,7 +107,7 @@ class Session:
         self.target = target
         infra = sum(1 for r in pr.runs if r["outcome"] == Outcome.INFRA)
         judged = pr.tally.runs - infra
-        self.p = pr.tally.hits / judged if judged else 0.0
+        self.p = p_estimate(pr.tally.hits, judged)
         self.k = runs_for_good(self.p, i.confidence, i.max_runs)
         pr.verdict = Verdict.BAD if pr.tally.hits else None
         self._keep("end-bad", pr)
@@ -118,8 +119,9 @@ class Session:
             raise WrongEnds(f"BAD {i.bad_rev} ({i.bad[:12]}) did not show {what} in "
                             f"{i.runs} runs: {seen}")
         assert target is not None
-        self.say(f"target: {target.describe()}; hit rate p = {pr.tally.hits}/{judged}; a "
-                 f"good verdict takes {self.k} clean run(s) (confidence {i.confidence})")
+        self.say(f"target: {target.describe()}; hit rate {pr.tally.hits}/{judged} (p taken "
+                 f"as {self.p:.2f}); a good verdict takes {self.k} clean run(s) (confidence "
+                 f"{i.confidence})")
         self.say(f"checking GOOD {i.good[:12]} ({self.k} clean runs needed)")
         g = self._probe(i.good, "end-good")
         self._keep("end-good", g)
