@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.detect",
     "orchestrator.commands.profile",
+    "orchestrator.commands.series",
     "orchestrator.commands.bisect",
 ]
 

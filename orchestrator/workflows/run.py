@@ -330,6 +330,17 @@ def _find_profile(sc: Scenario, g: vmguest.Guest) -> tuple[str | None, str]:
 
 def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResult,
                     live: LiveDetector, obs: Observations) -> None:
+    try:
+        _steps(sc, g, rd, result, live, obs)
+    except KeyboardInterrupt:  # the interrupted result still shows what the console had
+        result.findings = live.findings()
+        _mark_expected(sc, result.findings)
+        result.reproduced = sc.reproduced_by([f.title for f in result.findings])
+        raise
+
+
+def _steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResult,
+           live: LiveDetector, obs: Observations) -> None:
     t0 = time.monotonic()
     profile, reset = _find_profile(sc, g)
     result.profile_path = profile

@@ -125,7 +125,7 @@ def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def interrupt() -> None:
         raise KeyboardInterrupt
 
-    fakes.install(monkeypatch, tmp_path, on_driver=interrupt)
+    fakes.install(monkeypatch, tmp_path, on_driver=interrupt, splat=True)
     job = _job(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_job(job)
@@ -133,9 +133,11 @@ def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert (job.run_dir / name).is_file(), name
     res = json.loads((job.run_dir / "result.json").read_text())
     assert (res["verdict"], res["reason_code"], res["exit_code"]) == ("error", "interrupted", 2)
+    assert [f["title"] for f in res["findings"]] == [fakes.SPLAT_TITLE]  # seen before the stop
     assert (job.run_dir / "console.log").is_file()
     calls = fakes.install(monkeypatch, tmp_path)
-    assert run_job(job)["verdict"] == "pass" and calls.boot == 1
+    again = run_job(job)
+    assert again["verdict"] == "pass" and again["findings"] == [] and calls.boot == 1
 
 
 def test_unusable_out_root_is_an_error_result_not_an_exception(
