@@ -4,7 +4,7 @@ builds in the shared scratch worktree, real boots, the one-read scenario prf-ope
 Cost (measured 2026-11-30, TCG, 2 cores, PVH boot ~3 s, a run ~8 s, a one-file rebuild
 ~20 s): the fixture bisection 6 builds + 9 runs, 203 s (215 s with the default tree's reset
 to add the bisect series). The flaky one (--runs 9, --confidence 0.95 over 0007..0011):
-about 40 runs of 8 s, see the README for the measured figure.
+about 40 runs; measured 590 s on a loaded machine (the fixture one 289 s).
 """
 
 from __future__ import annotations
