@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.detect",
     "orchestrator.commands.profile",
     "orchestrator.commands.series",
+    "orchestrator.commands.bisect",
     "orchestrator.commands.reproduce",
 ]
 
