@@ -11,6 +11,9 @@ from orchestrator.paths import KERNEL_CONFIGS
 PGO_SERIES = "pgo-clang"
 #: Regression fixtures, on a branch of the default tree (tags pgo-fixtures/0001 ...).
 FIXTURE_SERIES = "pgo-fixtures"
+#: Side series, each on its own branch off the PGO tip (tags <series>/0001 ...).
+#: pgo-deadlock: the prf_open() bug whose report deadlocks in value profiling (issue 9).
+SIDE_SERIES: tuple[str, ...] = (FIXTURE_SERIES, "pgo-deadlock")
 
 
 def default_series() -> tuple[str, ...]:
@@ -27,5 +30,5 @@ def default_fragments() -> list[str]:
 
 
 def default_tree() -> Path:
-    side = (FIXTURE_SERIES,) if default_series() and series_patches(FIXTURE_SERIES) else ()
+    side = tuple(s for s in SIDE_SERIES if series_patches(s)) if default_series() else ()
     return ensure_default_tree(default_series(), side_series=side)
