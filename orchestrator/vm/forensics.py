@@ -86,11 +86,18 @@ def parse_registers(text: str) -> list[dict[str, str]]:
     return [c for c in cpus if "RIP" in c]
 
 
+def qmp_int(addr: int) -> int:
+    """An unsigned 64-bit address as QMP takes it: QAPI ``int`` is signed 64-bit, and every
+    x86_64 kernel address is >= 2^63 (QEMU reinterprets the value as its 64-bit address)."""
+    addr &= 2**64 - 1
+    return addr - 2**64 if addr >= 2**63 else addr
+
+
 def _read_stack(qmp: Qmp, cpu: int, rsp: int) -> tuple[int, bytes]:
     base = rsp & ~(THREAD_SIZE - 1)
     top = base + THREAD_SIZE
     with tempfile.NamedTemporaryFile(prefix="pgo-stack-", delete=True) as tmp:
-        qmp.execute("memsave", {"val": rsp, "size": top - rsp, "filename": tmp.name,
+        qmp.execute("memsave", {"val": qmp_int(rsp), "size": top - rsp, "filename": tmp.name,
                                 "cpu-index": cpu}, timeout=10.0)
         return rsp, Path(tmp.name).read_bytes()
 

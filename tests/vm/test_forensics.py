@@ -61,3 +61,62 @@ def test_summary_names_spinning_function() -> None:
         "_raw_spin_lock_irqsave <- prf_open" in text
     )
     assert "CPU#1 in user space" in text
+
+
+# --- against a fake QMP that checks argument types as QEMU does ------------------------------
+
+_SMAP = (
+    "ffffffff81000000 T _stext\n"
+    "ffffffff81100000 t native_queued_spin_lock_slowpath\n"
+    "ffffffff81100400 T _raw_spin_lock_irqsave\n"
+    "ffffffff81100800 T prf_open\n"
+    "ffffffff81100c00 T do_dentry_open\n"
+    "ffffffff82000000 T _etext\n"
+)
+_RSP = 0xFFFFC90000013CF0
+_RBP = 0xFFFFC90000013D10
+
+
+def _stack_words() -> dict[int, bytes]:
+    import struct
+
+    # [rbp] = next rbp, [rbp+8] = return address: two frames up the chain
+    return {
+        _RBP: struct.pack("<QQ", _RBP + 0x40, 0xFFFFFFFF81100420),
+        _RBP + 0x40: struct.pack("<QQ", _RBP + 0x80, 0xFFFFFFFF81100830),
+        _RBP + 0x80: struct.pack("<QQ", 0, 0xFFFFFFFF81100C10),
+    }
+
+
+def _regs(cmd: str) -> str:
+    assert cmd == "info registers -a"
+    return (f"CPU#0\nRBP={_RBP:016x} RSP={_RSP:016x}\n"
+            "RIP=ffffffff81100010 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\n")
+
+
+def test_collect_reads_the_kernel_stack_through_qmp(tmp_path: Path) -> None:
+    """Kernel addresses are >= 2^63: memsave must get them as QMP's signed integers."""
+    from orchestrator.vm.qmp import Qmp
+    from tests.vm.fake_qmp import FakeQmp
+
+    (tmp_path / "System.map").write_text(_SMAP)
+    sock = tmp_path / "qmp.sock"
+    fake = FakeQmp(sock, memory=_stack_words(), hmp=_regs)
+    qmp = Qmp()
+    try:
+        import time
+
+        qmp.connect(sock, deadline=time.monotonic() + 5)
+        rep = forensics.collect(qmp, tmp_path / "System.map", None, tmp_path)
+    finally:
+        qmp.close()
+        fake.close()
+    cpu = rep.cpus[0]
+    assert "unreadable" not in cpu.note, cpu.note
+    syms = [f.symbol.split("+")[0] for f in cpu.frames if f.how != "stack-scan"]
+    assert syms == ["native_queued_spin_lock_slowpath", "_raw_spin_lock_irqsave", "prf_open",
+                    "do_dentry_open"]
+    saves = [a for c, a in fake.commands if c == "memsave"]
+    assert saves and all(-(2**63) <= a["val"] < 2**63 for a in saves)
+    assert saves[0]["val"] & (2**64 - 1) == _RSP
+    assert "spinning in native_queued_spin_lock_slowpath" in rep.summary
