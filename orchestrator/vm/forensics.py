@@ -15,8 +15,10 @@ import json
 import re
 import struct
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator.kernel.symbols import Symbolizer, SystemMap
 from orchestrator.vm.qmp import Qmp, QmpError
@@ -53,6 +55,28 @@ class HangReport:
 
     def to_json(self) -> dict[str, object]:
         return {"summary": self.summary, "cpus": [asdict(c) for c in self.cpus]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HangReport:
+        """The inverse of ``to_json`` (hang.json); ValueError on a malformed document."""
+        try:
+            cpus = []
+            for c in data["cpus"]:
+                frames = [Frame(str(f["address"]), str(f["symbol"]),
+                                None if f.get("location") is None else str(f["location"]),
+                                str(f["how"])) for f in c.get("frames", [])]
+                cpus.append(CpuState(int(c["index"]), str(c.get("rip", "")),
+                                     str(c.get("rsp", "")), str(c.get("rbp", "")),
+                                     int(c.get("cpl", 0)), bool(c.get("halted", False)),
+                                     frames, str(c.get("note", ""))))
+            return cls(cpus, str(data.get("summary", "")))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a hang report: {exc!r}") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> HangReport:
+        """Read hang.json; OSError or ValueError."""
+        return cls.from_json(json.loads(path.read_text()))
 
     def text(self) -> str:
         out = [self.summary, ""]
