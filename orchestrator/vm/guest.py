@@ -64,6 +64,9 @@ class Guest:
     kernel: KernelImage
     boot_method: str
     hung: bool = False  # set once the guest stopped answering
+    #: the forensics of the last hang (the value the run workflow consumes; hang.json and
+    #: hang.txt in the run directory are its record, not its interface)
+    last_hang: forensics.HangReport | None = None
 
     def run(self, argv: list[str], *, timeout: float, **kw: object) -> CommandResult:
         return self.ssh.run(argv, timeout=timeout, **kw)  # type: ignore[arg-type]
@@ -74,8 +77,9 @@ class Guest:
         if self.machine.qmp is None or self.kernel.system_map is None or not self.machine.alive():
             return None
         try:
-            return forensics.collect(self.machine.qmp, self.kernel.system_map,
-                                     self.kernel.vmlinux, self.machine.run_dir)
+            self.last_hang = forensics.collect(self.machine.qmp, self.kernel.system_map,
+                                               self.kernel.vmlinux, self.machine.run_dir)
+            return self.last_hang
         except (QmpError, OSError) as exc:
             ui.say("vm", f"hang forensics failed: {exc}")
             return None
