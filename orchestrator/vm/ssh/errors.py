@@ -108,11 +108,17 @@ class CommandResult:
     timed_out: bool
     #: seconds from opening the channel to the end
     duration: float
+    #: bytes dropped from the front of stdout / stderr to keep the result bounded
+    stdout_cut: int = 0
+    stderr_cut: int = 0
 
     @property
     def ok(self) -> bool:
         return self.exit_status == 0 and not self.timed_out
 
     def text(self) -> str:
-        return self.stdout.decode(errors="replace")
+        """stdout as text, saying first how much of its beginning was cut, if any."""
+        note = f"[pgo-orch: first {self.stdout_cut} bytes of output cut]\n" if self.stdout_cut \
+            else ""
+        return note + self.stdout.decode(errors="replace")
 

@@ -34,6 +34,29 @@ OutputCallback = Callable[[bytes], None]
 _CHUNK = 32768
 #: after a timeout, how long to wait for the server to confirm the killed command is gone
 _KILL_GRACE = 2.0
+#: bytes of each output stream a command result keeps by default (the tail)
+MAX_OUTPUT = 16 * 1024 * 1024
+#: seconds between SSH keepalives on an idle connection
+KEEPALIVE = 5.0
+
+
+class _Tail:
+    """The last ``limit`` bytes of a stream, and how many came before them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.buf = bytearray()
+        self.cut = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.buf += chunk
+        over = len(self.buf) - self.limit
+        if over > 0:
+            del self.buf[:over]
+            self.cut += over
+
+    def bytes(self) -> bytes:
+        return bytes(self.buf)
 
 
 class SshSession:
@@ -70,8 +93,12 @@ class SshSession:
         retry_interval: float = 0.5,
         on_attempt_failed: Callable[[SshError], None] | None = None,
         host_key: paramiko.PKey | None = None,
+        keepalive: float = KEEPALIVE,
     ) -> SshSession:
         """Connect and authenticate with ``key``; ``host_key`` pins the server's key.
+
+        ``keepalive``: seconds between keepalive requests on an idle connection (0: none), so
+        a connection that died without a FIN shows up as an error instead of silence.
 
         See ``connect.open_transport`` for the phases, deadlines and retries.
         """
@@ -81,6 +108,8 @@ class SshSession:
             auth_timeout=auth_timeout, user=user, retry_until=retry_until,
             handshake_timeout=handshake_timeout, retry_interval=retry_interval,
             on_attempt_failed=on_attempt_failed, host_key=host_key)
+        if keepalive > 0:
+            transport.set_keepalive(max(1, round(keepalive)))
         session = cls(transport, host, port, user)
         session.attempts = attempts
         session.connect_duration = time.monotonic() - start
@@ -132,6 +161,38 @@ class SshSession:
         with contextlib.suppress(Exception):
             cast(Any, self._transport)._send_user_message(m)
 
+    def _request_exec(self, chan: paramiko.Channel, command: str, deadline: float) -> bool:
+        """Send the exec request and wait for its answer until ``deadline``.
+
+        paramiko's ``exec_command`` waits for the answer without a deadline, so a guest stuck
+        in fork/exec would hang pgo-orch: this sends the same request and waits with one.
+        False when no answer came in time; SshChannelError when the server refused."""
+        m = Message()
+        m.add_byte(cMSG_CHANNEL_REQUEST)
+        m.add_int(chan.remote_chanid)
+        m.add_string("exec")
+        m.add_boolean(True)
+        m.add_string(command)
+        raw = cast(Any, chan)
+        raw._event_pending()
+        try:
+            cast(Any, self._transport)._send_user_message(m)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise SshChannelError(
+                f"exec request for {command!r} not sent: {e}", host=self.host, port=self.port
+            ) from e
+        while not raw.event.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+            if not self._transport.is_active():
+                break
+        if raw.event_ready:
+            return True
+        why = self._transport.get_exception() or paramiko.SSHException("Channel closed.")
+        raise SshChannelError(
+            f"exec request refused for {command!r}: {why}", host=self.host, port=self.port
+        )
+
     def execute(
         self,
         command: str,
@@ -142,36 +203,43 @@ class SshSession:
         on_stderr: OutputCallback | None,
         stdin: bytes | None,
         capture_stdout: bool = True,
+        max_output: int = MAX_OUTPUT,
     ) -> CommandResult:
+        """Run the shell ``command`` (``argv`` is what it was made from, for the record).
+
+        Every step has the one deadline ``timeout``: the channel open, the exec request's
+        answer, and the output loop, checked on every iteration even while data flows. At
+        most ``max_output`` bytes of each stream are kept (the tail; the result says how much
+        was cut); the callbacks see everything."""
         start = time.monotonic()
         deadline = start + timeout
-        chan = self.open_channel(timeout=max(1.0, min(timeout, 30.0)))
-        out = bytearray()
-        err = bytearray()
+        chan = self.open_channel(timeout=max(0.5, min(timeout, 30.0)))
+        out = _Tail(max_output if capture_stdout else 0)
+        err = _Tail(max_output)
 
         def result(exit_status: int | None, timed_out: bool) -> CommandResult:
             return CommandResult(
                 argv=argv,
                 exit_status=exit_status,
-                stdout=bytes(out),
-                stderr=bytes(err),
+                stdout=out.bytes(),
+                stderr=err.bytes(),
                 timed_out=timed_out,
                 duration=time.monotonic() - start,
+                stdout_cut=out.cut if capture_stdout else 0,
+                stderr_cut=err.cut,
             )
 
         try:
-            try:
-                chan.exec_command(command)
-            except (paramiko.SSHException, OSError, EOFError) as e:
-                raise SshChannelError(
-                    f"exec request refused for {command!r}: {e}", host=self.host, port=self.port
-                ) from e
+            if not self._request_exec(chan, command, deadline):
+                return result(None, True)  # never started: nothing to kill
             data_in = memoryview(stdin) if stdin else None
             sent = 0
             if data_in is None:
                 chan.shutdown_write()
             fd = chan.fileno()
             while True:
+                if time.monotonic() >= deadline:
+                    return self._kill(chan, result(None, True))
                 if data_in is not None and chan.send_ready():
                     try:
                         sent += chan.send(bytes(data_in[sent : sent + _CHUNK]))
@@ -183,23 +251,20 @@ class SshSession:
                         data_in = None
                         continue
                 got = False
-                while chan.recv_ready():
+                if chan.recv_ready():
                     chunk = chan.recv(_CHUNK)
-                    if not chunk:
-                        break
-                    got = True
-                    if capture_stdout:
-                        out += chunk
-                    if on_stdout is not None:
-                        on_stdout(chunk)
-                while chan.recv_stderr_ready():
+                    if chunk:
+                        got = True
+                        out.add(chunk)
+                        if on_stdout is not None:
+                            on_stdout(chunk)
+                if chan.recv_stderr_ready():
                     chunk = chan.recv_stderr(_CHUNK)
-                    if not chunk:
-                        break
-                    got = True
-                    err += chunk
-                    if on_stderr is not None:
-                        on_stderr(chunk)
+                    if chunk:
+                        got = True
+                        err.add(chunk)
+                        if on_stderr is not None:
+                            on_stderr(chunk)
                 if got:
                     continue
                 if chan.exit_status_ready() and (chan.eof_received or chan.closed):
@@ -227,16 +292,7 @@ class SshSession:
                         host=self.host,
                         port=self.port,
                     )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = result(None, True)
-                    self._send_signal(chan, "KILL")
-                    # Let the server reap the process while the channel still exists:
-                    # dropbear hands an exit it cannot match to a channel to the *next*
-                    # session channel, which then closes at once.
-                    chan.status_event.wait(_KILL_GRACE)
-                    return timed_out
-                wait = min(remaining, 0.05)
+                wait = min(max(0.0, deadline - time.monotonic()), 0.05)
                 if chan.eof_received:
                     # the pipe stays readable after EOF: wait on the exit status instead
                     chan.status_event.wait(wait)
@@ -247,6 +303,14 @@ class SshSession:
         finally:
             chan.close()
 
+    def _kill(self, chan: paramiko.Channel, timed_out: CommandResult) -> CommandResult:
+        self._send_signal(chan, "KILL")
+        # Let the server reap the process while the channel still exists: dropbear hands an
+        # exit it cannot match to a channel to the *next* session channel, which then closes
+        # at once.
+        chan.status_event.wait(_KILL_GRACE)
+        return timed_out
+
     def run(
         self,
         argv: Sequence[str],
@@ -255,12 +319,14 @@ class SshSession:
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
         stdin: bytes | None = None,
+        max_output: int = MAX_OUTPUT,
     ) -> CommandResult:
         """Run ``argv`` (quoted with shlex.join) and wait at most ``timeout`` seconds.
 
-        Output reaches the callbacks as it arrives and is also collected in the result. On
-        timeout the remote process gets SIGKILL, the channel is closed and ``timed_out`` is
-        set. SshDisconnected if the connection dies meanwhile."""
+        Output reaches the callbacks as it arrives and its last ``max_output`` bytes are
+        collected in the result. On timeout (also when the exec request is never answered)
+        the remote process gets SIGKILL, the channel is closed and ``timed_out`` is set.
+        SshDisconnected if the connection dies meanwhile."""
         argv_t = tuple(argv)
         if not argv_t:
             raise ValueError("empty argv")
@@ -271,6 +337,7 @@ class SshSession:
             on_stdout=on_stdout,
             on_stderr=on_stderr,
             stdin=stdin,
+            max_output=max_output,
         )
 
     def run_script(
