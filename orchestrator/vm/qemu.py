@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ class MachineSpec:
     cpus: int = 2
     memory_mb: int = 1024
     cmdline_extra: list[str] = field(default_factory=list)
-    ssh_port: int = 0  # host port forwarded to guest port 22 (0: pick a free one)
+    ssh_port: int = 0  # host port forwarded to guest port 22 (0: QEMU binds a free one)
     pvpanic: bool = True
     extra_args: list[str] = field(default_factory=list)
 
@@ -45,11 +45,21 @@ class MachineSpec:
         return " ".join([BASE_CMDLINE, *self.cmdline_extra])
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (QEMU binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: "TCP[HOST_FORWARD]  8  127.0.0.1 38799  10.0.2.15  22 ..." in HMP ``info usernet``
+_USERNET_FWD = re.compile(r"TCP\[HOST_FORWARD\]\s+\d+\s+(\S+)\s+(\d+)\s+\S+\s+22\b")
+
+
+def parse_usernet_port(text: str) -> int | None:
+    """The host port QEMU bound for the guest's port 22, from HMP ``info usernet``.
+
+    With ``hostfwd=tcp:127.0.0.1:0-:22`` QEMU (libslirp) binds a port the kernel picks, so
+    no other process can take it between choosing and binding (the old free-port probe
+    raced exactly there); this reads back which port it got."""
+    for m in _USERNET_FWD.finditer(text):
+        port = int(m.group(2))
+        if port:
+            return port
+    return None
 
 
 def is_pvh_capable(config: Path | None) -> bool:

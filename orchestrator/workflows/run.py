@@ -163,8 +163,7 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, run_dir: Path, opts: 
         _decide_boot_failure(result, exc)
         return
     _phase(result, "boot", t0)
-    result.boot = {"accel": g.accel.accel, "method": g.boot_method,
-                   **g.machine.timings.to_json()}
+    result.boot = g.boot_info()  # vm hook: adds ssh_port and ssh_host_key
     with g:
         try:
             _scenario_steps(sc, g, run_dir, result, live)

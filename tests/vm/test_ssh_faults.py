@@ -113,3 +113,49 @@ def test_keepalive_while_a_command_is_silent(host_key: paramiko.PKey) -> None:
         server.close()
     assert res.exit_status == 0
     assert len(server.global_requests) >= 2, server.global_requests
+
+
+def test_dropbear_serves_the_host_key_made_on_the_host(tmp_path: object) -> None:
+    """Item 22, guest side: dropbear accepts the key file pgo-orch writes into the overlay,
+    and the pinned connect gets past the host key check (to authentication) only with it."""
+    import shutil
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    from orchestrator.rootfs.keys import generate_host_key
+    from orchestrator.vm.ssh import SshAuthFailed
+
+    if shutil.which("dropbear") is None and not Path("/usr/sbin/dropbear").exists():
+        pytest.skip("dropbear not installed")
+    assert isinstance(tmp_path, Path)
+    hk = generate_host_key(tmp_path)
+    keyfile = tmp_path / "hostkey"
+    keyfile.write_bytes(hk.dropbear_blob)
+    keyfile.chmod(0o600)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["/usr/sbin/dropbear", "-F", "-E", "-s", "-r", str(keyfile),
+                             "-p", f"127.0.0.1:{port}", "-P", str(tmp_path / "pid")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        kw = dict(FAST, retry_until=None)
+        with pytest.raises(SshAuthFailed):  # host key accepted; our random key is not
+            SshSession.connect("127.0.0.1", port, generate_run_key_in_memory(),
+                               host_key=hk.key, **kw)
+        with pytest.raises(SshHostKeyMismatch):
+            SshSession.connect("127.0.0.1", port, generate_run_key_in_memory(),
+                               host_key=generate_run_key_in_memory(), **kw)
+        assert (tmp_path / "ssh_host_ed25519_key.pub").read_text().startswith("ssh-ed25519 ")
+    finally:
+        proc.terminate()
+        proc.wait(5)
