@@ -29,7 +29,7 @@ _REG = re.compile(r"\b(R[A-Z0-9]{1,2}|RIP|RFL|CPL|CR[0234])\s*=\s*([0-9a-fA-F]+)
 
 
 @dataclass
-class Frame:
+class StackFrame:
     address: str
     symbol: str
     location: str | None
@@ -44,7 +44,7 @@ class CpuState:
     rbp: str
     cpl: int
     halted: bool
-    frames: list[Frame] = field(default_factory=list)
+    frames: list[StackFrame] = field(default_factory=list)
     note: str = ""
 
 
@@ -62,7 +62,7 @@ class HangReport:
         try:
             cpus = []
             for c in data["cpus"]:
-                frames = [Frame(str(f["address"]), str(f["symbol"]),
+                frames = [StackFrame(str(f["address"]), str(f["symbol"]),
                                 None if f.get("location") is None else str(f["location"]),
                                 str(f["how"])) for f in c.get("frames", [])]
                 cpus.append(CpuState(int(c["index"]), str(c.get("rip", "")),
@@ -131,14 +131,14 @@ def _words(start: int, data: bytes) -> dict[int, int]:
     return {start + 8 * i: v for i, v in enumerate(struct.unpack(f"<{n}Q", data[: n * 8]))}
 
 
-def _frame(addr: int, how: str, smap: SystemMap, sym: Symbolizer | None) -> Frame:
+def _frame(addr: int, how: str, smap: SystemMap, sym: Symbolizer | None) -> StackFrame:
     loc = None
     if sym is not None:
         locs = sym.locate(addr if how == "rip" else addr - 1)
         if locs:
             loc = " <- ".join(f"{x.file}:{x.line}" + (f" ({x.function})" if x.inlined else "")
                               for x in locs)
-    return Frame(f"{addr:#018x}", smap.describe(addr), loc, how)
+    return StackFrame(f"{addr:#018x}", smap.describe(addr), loc, how)
 
 
 def collect(qmp: Qmp, system_map: Path, vmlinux: Path | None, out_dir: Path,

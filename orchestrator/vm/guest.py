@@ -76,7 +76,9 @@ class Guest:
         """What the run records about the boot: accelerator, method, timings, SSH identity."""
         return {"accel": self.accel.accel, "method": self.boot_method,
                 **self.machine.timings.to_json(), "ssh_port": self.machine.ssh_port,
-                "ssh_host_key": self.host_key_fingerprint}
+                "ssh_host_key": self.host_key_fingerprint,
+                # the pump's own list: failures noted after the boot show up too
+                "console_errors": self.machine.console.errors}
 
     def run(self, argv: list[str], *, timeout: float, **kw: object) -> CommandResult:
         return self.ssh.run(argv, timeout=timeout, **kw)  # type: ignore[arg-type]
@@ -176,7 +178,7 @@ def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions,
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    spec = qemu.MachineSpec(kernel=image, initrd=initrd, accel=choice.accel, cpus=opts.cpus,
+    spec = qemu.QemuSpec(kernel=image, initrd=initrd, accel=choice.accel, cpus=opts.cpus,
                             memory_mb=opts.memory_mb, cmdline_extra=list(opts.cmdline_extra))
     machine = Machine(spec, run_dir, workdir=workdir)
     for fn in console_listeners:

@@ -22,8 +22,8 @@ from types import TracebackType
 
 from orchestrator.errors import InfraError
 from orchestrator.vm import qemu, scratch
-from orchestrator.vm.console import Console
 from orchestrator.vm.qmp import Qmp, QmpError, QmpEvent
+from orchestrator.vm.serial_console import SerialConsole
 
 TERMINAL_EVENTS = {"SHUTDOWN", "GUEST_PANICKED", "RESET", "STOP"}
 _LIVE: weakref.WeakSet[Machine] = weakref.WeakSet()
@@ -67,9 +67,9 @@ class Timings:
 
 @dataclass(eq=False)
 class Machine:
-    spec: qemu.MachineSpec
+    spec: qemu.QemuSpec
     run_dir: Path
-    console: Console = field(init=False)
+    console: SerialConsole = field(init=False)
     qmp: Qmp | None = field(default=None, init=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     events: list[QmpEvent] = field(default_factory=list, init=False)
@@ -83,7 +83,7 @@ class Machine:
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.console = Console(self.run_dir / "console.log")
+        self.console = SerialConsole(self.run_dir / "console.log")
         self._t0 = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------

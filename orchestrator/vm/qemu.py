@@ -14,7 +14,7 @@ BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on random.trust_cpu
 
 
 @dataclass
-class MachineSpec:
+class QemuSpec:
     """Everything QEMU needs to start one guest."""
 
     kernel: Path
@@ -69,7 +69,7 @@ def is_pvh_capable(config: Path | None) -> bool:
     return "CONFIG_PVH=y" in config.read_text(errors="replace").splitlines()
 
 
-def command_line(spec: MachineSpec, qmp_socket: Path) -> list[str]:
+def command_line(spec: QemuSpec, qmp_socket: Path) -> list[str]:
     """argv for QEMU: starts paused (-S) so no event is lost before QMP is connected.
 
     The serial console is QEMU's stdout (read by the console pump); the SSH port is forwarded

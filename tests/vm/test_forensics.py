@@ -49,9 +49,9 @@ def test_summary_names_spinning_function() -> None:
         0,
         False,
         [
-            forensics.Frame("0x1", "native_queued_spin_lock_slowpath+0xc4", None, "rip"),
-            forensics.Frame("0x2", "_raw_spin_lock_irqsave+0x40", None, "frame-pointer"),
-            forensics.Frame("0x3", "prf_open+0x5c", None, "frame-pointer"),
+            forensics.StackFrame("0x1", "native_queued_spin_lock_slowpath+0xc4", None, "rip"),
+            forensics.StackFrame("0x2", "_raw_spin_lock_irqsave+0x40", None, "frame-pointer"),
+            forensics.StackFrame("0x3", "prf_open+0x5c", None, "frame-pointer"),
         ],
     )
     user = forensics.CpuState(1, "0x4", "0x5", "0x6", 3, False)

@@ -8,8 +8,8 @@ from orchestrator.errors import InvalidInput
 from orchestrator.vm import qemu
 
 
-def _spec(**kw: object) -> qemu.MachineSpec:
-    spec = qemu.MachineSpec(kernel=Path("/k/vmlinux"), initrd=Path("/r/initrd.gz"), ssh_port=2222)
+def _spec(**kw: object) -> qemu.QemuSpec:
+    spec = qemu.QemuSpec(kernel=Path("/k/vmlinux"), initrd=Path("/r/initrd.gz"), ssh_port=2222)
     for k, v in kw.items():
         setattr(spec, k, v)
     return spec

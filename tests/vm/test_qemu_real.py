@@ -52,7 +52,7 @@ def test_parallel_guests_get_distinct_ports_bound_by_qemu(
         default_kernel: kbuild.BuildResult, tmp_path: Path) -> None:
     img = image(default_kernel)
     initrd = Path(tempfile.mkstemp(dir=tmp_path, suffix=".cpio")[1])  # empty: never used
-    machines = [Machine(qemu.MachineSpec(kernel=img.bzimage, initrd=initrd, memory_mb=256,
+    machines = [Machine(qemu.QemuSpec(kernel=img.bzimage, initrd=initrd, memory_mb=256,
                                          cpus=1), tmp_path / f"m{i}") for i in range(4)]
     errors: list[BaseException] = []
 

@@ -13,7 +13,7 @@ from orchestrator.errors import InfraError
 from orchestrator.rootfs.assemble import combine_initrd
 from orchestrator.vm import scratch
 from orchestrator.vm.machine import Machine
-from orchestrator.vm.qemu import MachineSpec
+from orchestrator.vm.qemu import QemuSpec
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def scratch_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_a_machine_leaves_no_directory_behind(tmp_path: Path, scratch_base: Path) -> None:
     before = set(glob.glob("/tmp/pgo-qmp-*"))
-    Machine(MachineSpec(kernel=Path("k"), initrd=Path("i")), tmp_path / "run0")  # never started
-    m = Machine(MachineSpec(kernel=Path("k"), initrd=Path("i")), tmp_path / "run")
+    Machine(QemuSpec(kernel=Path("k"), initrd=Path("i")), tmp_path / "run0")  # never started
+    m = Machine(QemuSpec(kernel=Path("k"), initrd=Path("i")), tmp_path / "run")
     m.kill()
     assert set(glob.glob("/tmp/pgo-qmp-*")) == before
     assert not [p for p in scratch_base.rglob("*") if p.is_dir() and p.name.startswith("vm-")]
@@ -84,7 +84,7 @@ def test_qemu_exiting_at_start_fails_fast(tmp_path: Path, scratch_base: Path,
     fake.write_text("#!/bin/sh\necho 'qemu: could not load kernel' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setattr(qemu, "QEMU", str(fake))
-    m = Machine(MachineSpec(kernel=Path("k"), initrd=Path("i")), tmp_path / "run")
+    m = Machine(QemuSpec(kernel=Path("k"), initrd=Path("i")), tmp_path / "run")
     start = time.monotonic()
     with pytest.raises(BootFailure) as info:
         m.start()
