@@ -9,10 +9,8 @@ so even a SIGKILLed pgo-orch takes its guests with it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 import weakref
@@ -40,13 +38,6 @@ class BootFailure(InfraError):
         super().__init__(text, reason=reason)
         self.console = console
         self.detail = detail
-
-
-def _pdeathsig() -> None:
-    """In the child before exec: die with SIGKILL when the parent dies."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -109,7 +100,7 @@ class Machine:
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=stderr,
-                                         preexec_fn=_pdeathsig, start_new_session=True)
+                                         preexec_fn=qemu.die_with_parent, start_new_session=True)
         except FileNotFoundError as exc:
             raise BootFailure(f"{qemu.QEMU} not found (apt-get install -y qemu-system-x86)",
                               reason="qemu-failed") from exc

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import re
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +63,14 @@ def parse_usernet_port(text: str) -> int | None:
         if port:
             return port
     return None
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for every QEMU we start: SIGKILL it when its parent dies
+    (PR_SET_PDEATHSIG), so even a SIGKILLed pgo-orch leaves no guest or probe behind."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def is_pvh_capable(config: Path | None) -> bool:
