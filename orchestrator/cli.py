@@ -10,6 +10,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from orchestrator.errors import ExitCode, PgoOrchError
 
@@ -27,8 +28,16 @@ SUBCOMMAND_MODULES = [
 Handler = Callable[[argparse.Namespace], int]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are invalid input: exit 3 (argparse's own default is 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.INVALID_INPUT), f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pgo-orch",
         description="Build, boot and test clang PGO kernels under QEMU.",
         epilog="Exit codes: 0 pass, 1 problem found in the kernel, 2 infrastructure error, "
@@ -50,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     atexit.register(kill_all)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.func

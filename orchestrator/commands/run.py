@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from orchestrator import ui
-from orchestrator.rundir import new_run_dir
+from orchestrator.errors import ExitCode
+from orchestrator.rundir import RunDir
 from orchestrator.scenario import loader
+
+#: result reason codes that are the user's input problem: ``pgo-orch run`` exits 3 for them
+INPUT_REASONS = ("config-mismatch", "requirement-missing")
 
 
 def register(sub: Any) -> None:
@@ -32,20 +37,24 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from orchestrator.report.jsonreport import summary
-    from orchestrator.workflows.run import RunOptions, run_scenario
+    from orchestrator.results import RunOptions
+    from orchestrator.workflows.run import run_scenario
 
     sc = loader.load(args.scenario)
-    run_dir = new_run_dir(args.out, f"run-{sc.name}")
-    ui.say("run", f"run directory: {run_dir}")
-    result = run_scenario(sc, run_dir, RunOptions(tree=args.tree, jobs=args.jobs,
-                                                  accel=args.accel, rev=args.rev,
-                                                  extra_options=list(args.options)))
+    with RunDir.create(args.out, f"run-{sc.name}") as rd:
+        ui.say("run", f"run directory: {rd.path}")
+        result = run_scenario(sc, rd, RunOptions(tree=args.tree, jobs=args.jobs,
+                                                 accel=args.accel, rev=args.rev,
+                                                 extra_options=list(args.options)))
+    if result.reason_code in INPUT_REASONS:
+        print(f"pgo-orch: error: {result.reason}", file=sys.stderr)
+        return int(ExitCode.INVALID_INPUT)
     if args.json:
         print(json.dumps(summary(result)))
     else:
         print(f"{result.verdict.upper()}: {sc.name}: {result.reason}")
         for f in result.findings:
-            exp = next((r for ff, r in result.expected if ff is f), None)
-            print(f"  {f.klass}: {f.title}" + (f"  [expected: {exp}]" if exp else ""))
-        print(f"  report: {run_dir / 'report.html'}")
+            print(f"  {f.klass}: {f.title}"
+                  + (f"  [expected: {f.expected}]" if f.expected else ""))
+        print(f"  report: {rd.html}")
     return result.exit_code

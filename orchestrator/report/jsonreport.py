@@ -1,49 +1,54 @@
-"""findings.json and report.json."""
+"""findings.json, report.json (the full report) and result.json (the run as a value)."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from orchestrator.workflows.run import RunResult
+from orchestrator.results import RunResult, finding_to_json
+from orchestrator.rundir import RunDir
 
 
-def summary(result: RunResult) -> dict[str, object]:
-    expected = {id(f): reason for f, reason in result.expected}
+def summary(result: RunResult) -> dict[str, Any]:
+    """What ``pgo-orch run --json`` prints."""
     return {
-        "scenario": result.scenario.name,
-        "verdict": result.verdict,
+        "scenario": result.scenario,
+        "verdict": str(result.verdict),
         "reason": result.reason,
+        "reason_code": result.reason_code,
         "exit_code": result.exit_code,
         "run_dir": str(result.run_dir),
-        "findings": [{"class": f.klass, "title": f.title, "count": f.count,
-                      "corrupted": f.corrupted, "expected": id(f) in expected,
-                      "expected_reason": expected.get(id(f))} for f in result.findings],
+        "reproduced": result.reproduced,
+        "findings": [{"key": f.key, "class": f.klass, "title": f.title, "count": f.count,
+                      "corrupted": f.corrupted, "expected": f.expected is not None,
+                      "expected_reason": f.expected} for f in result.findings],
         "hang": result.hang,
     }
 
 
-def full(result: RunResult) -> dict[str, object]:
-    expected = {id(f): reason for f, reason in result.expected}
+def full(result: RunResult) -> dict[str, Any]:
+    """report.json: the summary plus everything the run recorded."""
     data = summary(result)
     data.update({
-        "description": result.scenario.description,
-        "timings_s": result.timings,
-        "boot": result.boot,
-        "kernel": result.kernel,
+        "description": result.description,
+        "timings_s": result.timings.to_json(),
+        "boot": result.boot.to_json(),
+        "kernel": result.kernel.to_json(),
         "profile_path": result.profile_path,
         "readers": [r.to_json() for r in result.readers],
-        "profiles": result.profiles,
+        "reads": result.reads.to_json(),
+        "profiles": [p.to_json() for p in result.profiles],
         "checks": [{"name": c.name, "ok": c.ok, "message": c.message} for c in result.checks],
-        "findings": [{**f.to_json(), "expected": id(f) in expected,
-                      "expected_reason": expected.get(id(f))} for f in result.findings],
+        "findings": [finding_to_json(f) for f in result.findings],
     })
     return data
 
 
-def write(result: RunResult) -> None:
-    d = result.run_dir
+def write(result: RunResult, rd: RunDir) -> None:
     rep = full(result)
-    (d / "findings.json").write_text(json.dumps(rep["findings"], indent=2) + "\n")
-    (d / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    rd.write_json(rd.findings_json, rep["findings"])
+    rd.write_json(rd.report_json, rep)
+
+
+def write_result(result: RunResult, rd: RunDir) -> None:
+    """result.json, atomically (temp + rename): present means the run's value is complete."""
+    rd.write_json(rd.result_json, result.to_json())

@@ -1,7 +1,13 @@
-"""Load a scenario TOML file into the typed model; every error names file, line and key."""
+"""Load a scenario (TOML file, TOML text or dict) into the typed model.
+
+Every error is :class:`InvalidInput` (exit 3) naming the origin (file path or label), the line
+when there is text, and the key path: ``origin:line: readers[0].duration: message``. Numbers
+must be finite and within sane bounds (a NaN timeout would wait forever).
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import fields
@@ -12,15 +18,21 @@ from orchestrator.errors import InvalidInput
 from orchestrator.paths import SCENARIOS_DIR
 from orchestrator.scenario import model as m
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_OPTION = re.compile(r"^CONFIG_[A-Za-z0-9_]+=\S+$|^# CONFIG_[A-Za-z0-9_]+ is not set$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: no trailing newline
+_OPTION = re.compile(r"CONFIG_[A-Za-z0-9_]+=\S+|# CONFIG_[A-Za-z0-9_]+ is not set")
+#: upper bounds of numeric keys (seconds, counts, bytes): beyond these it is a typo
+_MAX: dict[str, float] = {
+    "boot_timeout": 3600, "ssh_timeout": 3600, "setup_timeout": 3600, "settle": 600,
+    "duration": 86400, "interval": 86400, "iterations": 10**9, "min_bytes": 1 << 30,
+    "keep_every": 10**9, "keep_max": 10**6,
+}
 
 
 class _Src:
     """The file's text, to find the line of a key for error messages."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
+    def __init__(self, origin: str, text: str) -> None:
+        self.path = origin
         self.lines = text.splitlines()
 
     def line_of(self, table: str | None, index: int | None, key: str | None) -> int | None:
@@ -50,7 +62,7 @@ class _Src:
               key: str | None = None) -> InvalidInput:
         where = ".".join(x for x in (table, f"[{index}]" if index is not None else None, key)
                          if x).replace(".[", "[")
-        return InvalidInput(msg, path=str(self.path), line=self.line_of(table, index, key),
+        return InvalidInput(msg, path=self.path, line=self.line_of(table, index, key),
                             field=where or None, reason="bad-scenario")
 
 
@@ -78,9 +90,13 @@ def _check_type(src: _Src, value: Any, want: type, table: str | None, index: int
     if not ok:
         raise src.error(f"must be {_TYPES[want]}, got {type(value).__name__} {value!r}",
                         table, index, key)
+    if want is float and not math.isfinite(value):
+        raise src.error(f"must be a finite number, got {value!r}", table, index, key)
+    if want in (int, float) and key in _MAX and not value <= _MAX[key]:
+        raise src.error(f"must be at most {_MAX[key]:g}, got {value!r}", table, index, key)
     if item is not None:
         for v in value:
-            if not isinstance(v, item):
+            if not isinstance(v, item) or (isinstance(v, str) and "\0" in v):
                 raise src.error(f"every entry must be {_TYPES[item]}, got {v!r}", table, index,
                                 key)
     return value
@@ -124,17 +140,47 @@ def _array_of_tables(src: _Src, data: dict[str, Any], key: str) -> list[dict[str
 
 
 def load(spec: str | Path) -> m.Scenario:
+    """A scenario file, or a name from scenarios/."""
     path = resolve_path(str(spec))
-    text = path.read_text()
-    src = _Src(path, text)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read: {exc.strerror or exc}", path=str(path),
+                           reason="bad-scenario") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InvalidInput(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                           f"{exc.start})", path=str(path), line=line,
+                           reason="bad-scenario") from exc
+    return loads(text, origin=str(path))
+
+
+def loads(text: str, *, origin: str) -> m.Scenario:
+    """A scenario from TOML text; ``origin`` names it in errors (a path or a label)."""
+    src = _Src(origin, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         lm = re.search(r"line (\d+)", str(exc))
-        raise InvalidInput(f"not valid TOML: {exc}", path=str(path),
+        raise InvalidInput(f"not valid TOML: {exc}", path=origin,
                            line=int(lm.group(1)) if lm else None, reason="bad-scenario") from exc
+    sc = _build(src, data)
+    sc.source_text = text
+    return sc
+
+
+def from_dict(data: dict[str, Any], *, origin: str) -> m.Scenario:
+    """A scenario from a TOML-shaped dict (e.g. ``Scenario.to_json()``); no line numbers."""
+    if not isinstance(data, dict):
+        raise InvalidInput("a scenario must be a table", path=origin, reason="bad-scenario")
+    return _build(_Src(origin, ""), data)
+
+
+def _build(src: _Src, data: dict[str, Any]) -> m.Scenario:
     top = {"name", "description", "kernel", "machine", "profile", "setup", "readers", "loads",
-           "verdict"}
+           "verdict", "expect"}
     for key in data:
         if key not in top:
             raise src.error(f"unknown key {key!r} (known: {', '.join(sorted(top))})", None,
@@ -143,13 +189,13 @@ def load(spec: str | Path) -> m.Scenario:
         if key not in data:
             raise src.error(f"missing required key {key!r}", None, None, None)
         _check_type(src, data[key], str, None, None, key)
-    if not _NAME.match(data["name"]):
+    if not _NAME.fullmatch(data["name"]):
         raise src.error("must be 1-64 letters, digits, '-', '_' or '.'", None, None, "name")
-    sc = m.Scenario(name=data["name"], description=data["description"], path=path)
+    sc = m.Scenario(name=data["name"], description=data["description"], path=Path(src.path))
     _fill(src, sc.kernel, _table(src, data, "kernel"), "kernel")
     for key in ("options", "require"):
         for opt in getattr(sc.kernel, key):
-            if not _OPTION.match(opt):
+            if not _OPTION.fullmatch(opt):
                 raise src.error(f"{opt!r} is not CONFIG_X=value or '# CONFIG_X is not set'",
                                 "kernel", None, key)
     _fill(src, sc.machine, _table(src, data, "machine"), "machine")
@@ -185,7 +231,7 @@ def load(spec: str | Path) -> m.Scenario:
             raise src.error(f"missing required key {missing!r}", "loads", i, None)
         load_ = m.Load(name="", command="")
         _fill(src, load_, ld, "loads", i)
-        if not _NAME.match(load_.name):
+        if not _NAME.fullmatch(load_.name):
             raise src.error("must be 1-64 letters, digits, '-', '_' or '.'", "loads", i, "name")
         if load_.interval < 0:
             raise src.error("must not be negative", "loads", i, "interval")
@@ -199,6 +245,8 @@ def load(spec: str | Path) -> m.Scenario:
         raise src.error("must be an array of tables ([[verdict.allow]])", "verdict", None,
                         "allow")
     for i, a in enumerate(allow):
+        if not isinstance(a, dict):
+            raise src.error(f"every entry must be a table, got {a!r}", "verdict", None, "allow")
         entry = m.AllowEntry(reason="")
         _fill(src, entry, a, "verdict.allow", i)
         if not entry.reason:
@@ -215,11 +263,17 @@ def load(spec: str | Path) -> m.Scenario:
         sc.verdict.allow.append(entry)
     if sc.verdict.settle < 0:
         raise src.error("must not be negative", "verdict", None, "settle")
+    if "expect" in data:
+        sc.expect = m.ExpectSpec()
+        _fill(src, sc.expect, _table(src, data, "expect"), "expect")
+        if not sc.expect.titles or not all(t.strip() for t in sc.expect.titles):
+            raise src.error("must be a non-empty list of finding titles", "expect", None,
+                            "titles")
     return sc
 
 
 def _check_reader(src: _Src, r: m.Reader, i: int) -> None:
-    if not _NAME.match(r.name):
+    if not _NAME.fullmatch(r.name):
         raise src.error("must be 1-64 letters, digits, '-', '_' or '.'", "readers", i, "name")
     if not r.command.strip():
         raise src.error("must not be empty", "readers", i, "command")

@@ -1,9 +1,14 @@
-"""The typed scenario model (what a scenario TOML file turns into)."""
+"""The typed scenario model (what a scenario TOML file, text or dict turns into).
+
+``Scenario.to_json()`` gives the scenario in the shape of its TOML file (every default filled,
+nothing null), so ``loader.from_dict(sc.to_json(), origin=...)`` gives the same scenario back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PROFILE_PATHS = [
     "/sys/kernel/debug/pgo/vmlinux.profraw",
@@ -25,7 +30,7 @@ class KernelSpec:
 
 
 @dataclass
-class MachineSpec:
+class GuestMachineSpec:
     cpus: int = 2
     memory_mb: int = 1024
     accel: str = "auto"
@@ -83,22 +88,55 @@ class VerdictSpec:
 
 
 @dataclass
+class ExpectSpec:
+    """``[expect]``: the run *reproduces* when a finding with one of these titles appears."""
+
+    titles: list[str] = field(default_factory=list)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+@dataclass
 class Scenario:
     name: str
     description: str
     path: Path
     kernel: KernelSpec = field(default_factory=KernelSpec)
-    machine: MachineSpec = field(default_factory=MachineSpec)
+    machine: GuestMachineSpec = field(default_factory=GuestMachineSpec)
     profile: ProfileSpec = field(default_factory=ProfileSpec)
     setup: list[str] = field(default_factory=list)
     readers: list[Reader] = field(default_factory=list)
     loads: list[Load] = field(default_factory=list)
     verdict: VerdictSpec = field(default_factory=VerdictSpec)
+    #: None: the scenario has no [expect] table (a run's ``reproduced`` is then null)
+    expect: ExpectSpec | None = None
+    #: the TOML text the scenario came from ("" when built from a dict)
+    source_text: str = field(default="", repr=False, compare=False)
 
-    def to_json(self) -> dict[str, object]:
+    @property
+    def origin(self) -> str:
+        """The name used in messages: the file path, or the label given to ``loads``."""
+        return str(self.path)
+
+    def to_json(self) -> dict[str, Any]:
+        """The scenario as a TOML-shaped dict (defaults filled, no nulls, no path)."""
         data = asdict(self)
-        data["path"] = str(self.path)
-        return data
+        for key in ("path", "source_text"):
+            data.pop(key)
+        out: dict[str, Any] = _drop_none(data)
+        return out
+
+    def reproduced_by(self, titles: list[str]) -> bool | None:
+        """Whether findings with ``titles`` reproduce this scenario (None without [expect])."""
+        if self.expect is None:
+            return None
+        return any(t in self.expect.titles for t in titles)
 
     @property
     def run_seconds(self) -> float:

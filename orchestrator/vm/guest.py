@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 from orchestrator import ui
+from orchestrator.kernel.image import KernelImage as KernelImage  # re-exported
+from orchestrator.results import BootInfo
 from orchestrator.rootfs.assemble import (
     INITRD_NAME,
     SSHD_READY_MARKER,
@@ -30,19 +32,6 @@ from orchestrator.vm import accel, forensics, qemu, scratch
 from orchestrator.vm.machine import BootFailure, Machine
 from orchestrator.vm.qmp import QmpError
 from orchestrator.vm.ssh import CommandResult, SshError, SshSession
-
-
-@dataclass
-class KernelImage:
-    """What boot needs from a build."""
-
-    vmlinux: Path
-    bzimage: Path
-    config: Path | None = None
-    system_map: Path | None = None
-
-    def pvh(self) -> bool:
-        return qemu.is_pvh_capable(self.config)
 
 
 @dataclass
@@ -72,13 +61,16 @@ class Guest:
     #: hang.txt in the run directory are its record, not its interface)
     last_hang: forensics.HangReport | None = None
 
-    def boot_info(self) -> dict[str, object]:
-        """What the run records about the boot: accelerator, method, timings, SSH identity."""
-        return {"accel": self.accel.accel, "method": self.boot_method,
-                **self.machine.timings.to_json(), "ssh_port": self.machine.ssh_port,
-                "ssh_host_key": self.host_key_fingerprint,
-                # the pump's own list: failures noted after the boot show up too
-                "console_errors": self.machine.console.errors}
+    def boot_info(self) -> BootInfo:
+        """What the run records about the boot: accelerator, method, phase timings, the SSH
+        port QEMU bound and the pinned host key; console errors as the pump notes them."""
+        phases = {k: float(v) for k, v in self.machine.timings.to_json().items()
+                  if isinstance(v, int | float)}
+        return BootInfo(accel=self.accel.accel, method=self.boot_method, phases=phases,
+                        ssh_port=self.machine.ssh_port,
+                        ssh_host_key=self.host_key_fingerprint or None,
+                        # the pump's own list: failures noted after the boot show up too
+                        console_errors=self.machine.console.errors)
 
     def run(self, argv: list[str], *, timeout: float, **kw: object) -> CommandResult:
         return self.ssh.run(argv, timeout=timeout, **kw)  # type: ignore[arg-type]

@@ -1,85 +1,60 @@
 """One scenario run: build (cached), boot, setup, readers under load, watch, decide, report.
 
-``run_scenario`` is the one programmatic entry point (scenario + kernel in, result out);
-``pgo-orch run``, and later series, bisect and reproduce, call it.
+``run_scenario`` is the one programmatic entry point (scenario + run directory in, a
+:class:`~orchestrator.results.RunResult` out, every report written); ``pgo-orch run`` and
+``job.run_job`` call it. The steps:
+
+1. build the kernel (``kbuild.build``, cached); a build failure, a failed config proof or a
+   missing ``require``d option ends the run here with verdict ``error``;
+2. boot it (``vmguest.boot``) with the live detector on the console;
+3. in the guest: find the profile interface, run the setup commands, run the readers under
+   load, copy kept profiles back and check them; every step records an observation;
+4. keep watching the console a little, collect findings, mark expected ones;
+5. :func:`orchestrator.workflows.decide.decide` turns the observations into the verdict;
+6. write the reports (result.json last).
+
+Only invalid input raises (exit 3). Infrastructure faults are verdict ``error``; an interrupt
+(SIGINT/SIGTERM/SIGHUP) writes the reports with reason ``interrupted`` and re-raises.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
-import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import ui
-from orchestrator.detect.allowlist import Allowlist, classify
+from orchestrator.detect.allowlist import Allowlist
 from orchestrator.detect.detector import Finding
-from orchestrator.errors import ExitCode, InvalidInput, PgoOrchError
+from orchestrator.errors import BuildFailed, ConfigMismatch, InvalidInput, PgoOrchError
 from orchestrator.kernel import build as kbuild
 from orchestrator.kernel import defaults
 from orchestrator.kernel.kconfig import read_config
+from orchestrator.results import (
+    KernelInfo,
+    ProfileCheck,
+    RunCheck,
+    RunOptions,
+    RunResult,
+    Verdict,
+)
+from orchestrator.rundir import RunDir
 from orchestrator.scenario import driver
 from orchestrator.scenario.model import Scenario
 from orchestrator.vm import guest as vmguest
 from orchestrator.vm.machine import BootFailure
 from orchestrator.vm.ssh import SshError
 from orchestrator.workflows import hang_title
+from orchestrator.workflows.decide import Observations, Stop, decide
 from orchestrator.workflows.live_detect import LiveDetector
+
+__all__ = ["RunOptions", "build_request", "run_scenario"]
 
 GRACE = 60.0  # seconds beyond the readers' duration before the guest counts as hung
 #: after a hang, keep watching at least this long: the soft lockup detector reports after
 #: 2 x watchdog_thresh (20 s), RCU stalls after 21 s
 HANG_SETTLE = 30.0
-
-
-@dataclass
-class RunOptions:
-    tree: Path | None = None
-    jobs: int | None = None
-    accel: str | None = None  # overrides the scenario's
-    extra_options: list[str] = field(default_factory=list)
-    rev: str | None = None  # build this revision of the tree
-
-
-@dataclass
-class Check:
-    """One scenario check (a JUnit test case)."""
-
-    name: str
-    ok: bool
-    message: str = ""
-    detail: str = ""
-    skipped: bool = False
-
-
-@dataclass
-class RunResult:
-    scenario: Scenario
-    run_dir: Path
-    verdict: str = "error"  # pass, fail, error
-    reason: str = ""
-    findings: list[Finding] = field(default_factory=list)
-    expected: list[tuple[Finding, str]] = field(default_factory=list)
-    readers: list[driver.ReaderStats] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    boot: dict[str, object] = field(default_factory=dict)
-    kernel: dict[str, object] = field(default_factory=dict)
-    profile_path: str | None = None
-    profiles: list[dict[str, object]] = field(default_factory=list)
-    hang: str | None = None
-    options: RunOptions = field(default_factory=RunOptions)
-
-    @property
-    def exit_code(self) -> int:
-        return {"pass": 0, "fail": 1}.get(self.verdict, int(ExitCode.INFRA))
-
-
-def _phase(result: RunResult, name: str, t0: float) -> None:
-    result.timings[name] = round(time.monotonic() - t0, 3)
 
 
 def build_request(sc: Scenario, opts: RunOptions) -> kbuild.BuildRequest:
@@ -95,7 +70,8 @@ def build_request(sc: Scenario, opts: RunOptions) -> kbuild.BuildRequest:
     return req
 
 
-def _check_required(sc: Scenario, config: Path) -> None:
+def missing_requirements(sc: Scenario, config: Path) -> list[str]:
+    """The scenario's ``kernel.require`` entries the final .config does not satisfy."""
     final = read_config(config)
     missing = []
     for opt in sc.kernel.require:
@@ -107,84 +83,184 @@ def _check_required(sc: Scenario, config: Path) -> None:
             sym, _, val = opt.partition("=")
             if final.get(sym) != val:
                 missing.append(f"{opt} (got {final.get(sym, 'not set')})")
-    if missing:
-        raise InvalidInput("the kernel lacks options the scenario requires: "
-                           + "; ".join(missing), path=str(sc.path), field="kernel.require",
-                           reason="requirement-missing")
+    return missing
 
 
-def run_scenario(sc: Scenario, run_dir: Path, opts: RunOptions | None = None,
-                 build: kbuild.BuildResult | None = None) -> RunResult:
-    """Run ``sc`` into ``run_dir``; returns the result (reports written). Raises only for
-    invalid input; infrastructure failures become verdict ``error``."""
-    opts = opts or RunOptions()
-    result = RunResult(sc, run_dir, options=opts)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sc.path, run_dir / "scenario.toml")
-    (run_dir / "scenario.resolved.json").write_text(json.dumps(sc.to_json(), indent=2) + "\n")
-    t_all = time.monotonic()
-    try:
-        t0 = time.monotonic()
-        ui.say("run", f"scenario {sc.name}: building kernel")
-        if build is None:
-            build = kbuild.build(build_request(sc, opts))
-        _phase(result, "build", t0)
-        result.kernel = build.to_json()
-        shutil.copyfile(build.metadata, run_dir / "kernel-metadata.json")
-        _check_required(sc, build.config)
-        _run_in_guest(sc, build, run_dir, opts, result)
-    except InvalidInput:
-        raise
-    except PgoOrchError as exc:
-        result.verdict, result.reason = "error", f"{exc.reason}: {exc.message}"
-        result.checks.append(Check("infrastructure", False, exc.reason, exc.message))
-    _phase(result, "total", t_all)
+def kernel_info(build: kbuild.BuildResult) -> KernelInfo:
+    meta = build.read_metadata()
+    tools = meta.get("toolchain")
+    warnings = meta.get("warnings")
+    return KernelInfo(
+        ok=True, key=build.key, cached=build.cached, result_dir=str(build.result_dir),
+        log=str(build.log), tree=_str(meta.get("repo")) or _str(meta.get("tree")),
+        commit=_str(meta.get("commit")), rev=_str(meta.get("rev")),
+        vmlinux=str(build.vmlinux),
+        vmlinux_sha256=_str(getattr(build, "vmlinux_sha256", None)),
+        warnings=warnings if isinstance(warnings, int) else None,
+        metadata=str(build.metadata), config=str(build.config),
+        duration_s=round(build.duration, 3),
+        toolchain={str(k): str(v) for k, v in tools.items()} if isinstance(tools, dict) else {})
+
+
+def _str(v: object) -> str | None:
+    return str(v) if v is not None else None
+
+
+def run_scenario(sc: Scenario, rd: RunDir, opts: RunOptions | None = None,
+                 build: kbuild.BuildResult | None = None, *, job_id: str = "") -> RunResult:
+    """Run ``sc`` into ``rd``; returns the result with every report written.
+
+    Raises only :class:`InvalidInput` for input that cannot be run at all (an unknown tree,
+    fragment or revision) and ``KeyboardInterrupt`` (after writing the reports)."""
     from orchestrator.report import write_all
 
-    write_all(result)
+    opts = opts or RunOptions()
+    result = RunResult(sc.name, rd.path, description=sc.description, job_id=job_id,
+                       options=opts, reproduced=sc.reproduced_by([]))
+    rd.write_atomic(rd.scenario_toml, sc.source_text or _toml_note(sc))
+    rd.write_json(rd.scenario_json, sc.to_json())
+    t_all = time.monotonic()
+    try:
+        _build_and_run(sc, rd, opts, build, result)
+    except KeyboardInterrupt:
+        _end(result, Verdict.ERROR, "interrupted", "interrupted (signal or Ctrl-C)")
+        result.timings.mark("total", time.monotonic() - t_all)
+        write_all(result, rd)
+        raise
+    result.timings.mark("total", time.monotonic() - t_all)
+    write_all(result, rd)
     return result
 
 
-def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, run_dir: Path, opts: RunOptions,
-                  result: RunResult) -> None:
+def _toml_note(sc: Scenario) -> str:
+    return f"# scenario {sc.name} was given as data; see scenario.resolved.json\n"
+
+
+def _end(result: RunResult, verdict: Verdict, code: str, reason: str, detail: str = "") -> None:
+    result.verdict, result.reason_code, result.reason = verdict, code, reason
+    result.checks.append(RunCheck("infrastructure" if verdict is Verdict.ERROR else code,
+                               False, code, detail or reason))
+
+
+def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
+                   build: kbuild.BuildResult | None, result: RunResult) -> None:
+    t0 = time.monotonic()
+    ui.say("run", f"scenario {sc.name}: building kernel")
+    try:
+        if build is None:
+            build = kbuild.build(build_request(sc, opts))
+    except BuildFailed as exc:
+        result.timings.mark("build", time.monotonic() - t0)
+        result.kernel = KernelInfo(ok=False, error=exc.first_errors or exc.message,
+                                   log=exc.log, rev=opts.rev,
+                                   tree=str(opts.tree) if opts.tree else None)
+        _end(result, Verdict.ERROR, "build-failed", f"build-failed: {exc.message}",
+             exc.first_errors)
+        return
+    except ConfigMismatch as exc:
+        result.timings.mark("build", time.monotonic() - t0)
+        result.kernel = KernelInfo(ok=False, error=exc.message, rev=opts.rev,
+                                   tree=str(opts.tree) if opts.tree else None)
+        _end(result, Verdict.ERROR, "config-mismatch", exc.message)
+        return
+    except InvalidInput:
+        raise
+    except PgoOrchError as exc:
+        _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}", exc.message)
+        return
+    result.timings.mark("build", time.monotonic() - t0)
+    result.kernel = kernel_info(build)
+    try:
+        rd.write_atomic(rd.kernel_metadata, build.metadata.read_text())
+    except OSError as exc:
+        _end(result, Verdict.ERROR, "infra", f"infra: cannot copy the kernel metadata: {exc}")
+        return
+    missing = missing_requirements(sc, build.config)
+    if missing:
+        err = InvalidInput("the kernel lacks options the scenario requires: "
+                           + "; ".join(missing), path=sc.origin, field="kernel.require",
+                           reason="requirement-missing")
+        _end(result, Verdict.ERROR, "requirement-missing", err.message)
+        return
+    try:
+        obs = _run_in_guest(sc, build, rd, opts, result)
+    except PgoOrchError as exc:
+        _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}", exc.message)
+        return
+    _symbolize(obs.findings, build.vmlinux)
+    _mark_expected(sc, obs.findings)
+    d = decide(sc, obs)
+    result.findings, result.readers, result.profiles = obs.findings, obs.readers, obs.profiles
+    result.hang = obs.hang
+    result.verdict, result.reason, result.reason_code = d.verdict, d.reason, d.reason_code
+    result.checks, result.reproduced = d.checks, d.reproduced
+
+
+def _mark_expected(sc: Scenario, findings: list[Finding]) -> None:
+    """Set ``Finding.expected`` to the allowlist's reason for the expected findings."""
+    al = Allowlist()
+    for a in sc.verdict.allow:
+        al.add(a.reason, title=a.title, pattern=a.pattern, klass=a.klass)
+    for f in findings:
+        f.expected = al.reason_for(f)
+
+
+def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, rd: RunDir, opts: RunOptions,
+                  result: RunResult) -> Observations:
     mc = sc.machine
     bopts = vmguest.BootOptions(accel=opts.accel or mc.accel, cpus=mc.cpus,
                                 memory_mb=mc.memory_mb, boot_timeout=mc.boot_timeout,
                                 ssh_timeout=mc.ssh_timeout, cmdline_extra=list(mc.cmdline))
     live = LiveDetector(settle_seconds=min(10.0, max(2.0, sc.verdict.settle)))
     image = vmguest.KernelImage(build.vmlinux, build.bzimage, build.config, build.system_map)
+    obs = Observations()
     t0 = time.monotonic()
     ui.say("run", "booting")
     try:
-        g = vmguest.boot(image, run_dir, bopts, console_listeners=[live.feed])
+        g = vmguest.boot(image, rd.path, bopts, console_listeners=[live.feed])
     except BootFailure as exc:
-        _phase(result, "boot", t0)
-        result.findings = live.findings()
-        _decide_boot_failure(result, exc)
-        return
-    _phase(result, "boot", t0)
-    result.boot = g.boot_info()  # vm hook: adds ssh_port and ssh_host_key
+        result.timings.mark("boot", time.monotonic() - t0)
+        obs.findings = live.findings()
+        obs.boot_failure = (exc.reason, exc.message)
+        return obs
+    result.timings.mark("boot", time.monotonic() - t0)
+    result.boot = g.boot_info()  # vm hook: accel, method, phases + SSH port and host key
+    hung = False
     with g:
         try:
-            _scenario_steps(sc, g, run_dir, result, live)
+            _scenario_steps(sc, g, rd, result, live, obs)
         except SshError as exc:
-            if g.machine.gone():
-                result.reason = "guest went away during the scenario"
-            else:
-                result.hang = _hang(g)
-                result.reason = f"{exc.reason}: {exc.message}"
-            result.checks.append(Check("guest responsive", False, result.reason,
-                                       result.hang or ""))
+            hung = _ssh_failure(g, exc, obs)
+        except OSError as exc:  # host side: a full disk, a vanished run directory, ...
+            obs.stop = Stop("infra", f"infra: host error during the scenario: {exc}")
+            obs.checks.append(RunCheck("host", False, "infra", str(exc)))
+        hung = hung or obs.hang is not None
         t1 = time.monotonic()
         _settle(sc, g, live)
-        _phase(result, "settle", t1)
+        result.timings.mark("settle", time.monotonic() - t1)
         t2 = time.monotonic()
-    _phase(result, "teardown", t2)
-    result.findings = live.findings()
-    if (run_dir / "hang.json").exists():
-        result.findings = hang_title.complete(result.findings, run_dir / "hang.json")
-    _symbolize(result.findings, build.vmlinux)
-    _decide(sc, result)
+    result.timings.mark("teardown", time.monotonic() - t2)
+    obs.findings = live.findings()
+    if hung and g.last_hang is not None:  # vm hook: the forensics value, not hang.json
+        obs.findings = hang_title.complete(obs.findings, g.last_hang)
+    return obs
+
+
+def _ssh_failure(g: vmguest.Guest, exc: SshError, obs: Observations) -> bool:
+    """Classify an SSH failure: the guest went away, stopped answering (a hang), or the
+    connection failed while the guest still answers (host side: error). True for a hang."""
+    if g.machine.gone():
+        obs.stop = Stop("qemu-exited", "guest went away during the scenario")
+        obs.checks.append(RunCheck("guest responsive", False, obs.stop.text))
+        return False
+    if g.responsive():
+        obs.stop = Stop(exc.reason, f"{exc.reason}: {exc.message}")
+        obs.checks.append(RunCheck("ssh", False, obs.stop.text, exc.message))
+        return False
+    obs.hang = _hang(g)
+    obs.checks.append(RunCheck("guest responsive", False, f"{exc.reason}: {exc.message}",
+                            obs.hang))
+    return True
 
 
 def _symbolize(findings: list[Finding], vmlinux: Path) -> None:
@@ -224,39 +300,39 @@ def _find_profile(sc: Scenario, g: vmguest.Guest) -> tuple[str | None, str]:
     return prof, reset
 
 
-def _scenario_steps(sc: Scenario, g: vmguest.Guest, run_dir: Path, result: RunResult,
-                    live: LiveDetector) -> None:
+def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResult,
+                    live: LiveDetector, obs: Observations) -> None:
     t0 = time.monotonic()
     profile, reset = _find_profile(sc, g)
     result.profile_path = profile
     if profile is None and sc.profile.required:
-        result.checks.append(Check("profile interface", False, "profile interface not present",
-                                   "none of these paths exists in the guest: "
-                                   + ", ".join(sc.profile.paths)))
-        result.reason = ("profile-interface-missing: none of "
-                         + ", ".join(sc.profile.paths) + " exists in the guest")
+        obs.checks.append(RunCheck("profile interface", False, "profile interface not present",
+                                "none of these paths exists in the guest: "
+                                + ", ".join(sc.profile.paths)))
+        obs.stop = Stop("profile-interface-missing", "profile-interface-missing: none of "
+                        + ", ".join(sc.profile.paths) + " exists in the guest")
         return
     if profile is not None:
-        result.checks.append(Check("profile interface", True, profile))
+        obs.checks.append(RunCheck("profile interface", True, profile))
         ui.say("run", f"profile interface: {profile}")
     env = (f"export PROFILE={shlex.quote(profile or '')} RESET={shlex.quote(reset)}\n")
     for n, cmd in enumerate(sc.setup, start=1):
         res = g.ssh.run_script(env + cmd, timeout=sc.machine.setup_timeout)
         ok = res.ok and not res.timed_out
-        result.checks.append(Check(f"setup {n}", ok, f"exit {res.exit_status}",
-                                   res.text()[-2000:]))
+        obs.checks.append(RunCheck(f"setup {n}", ok, f"exit {res.exit_status}",
+                                res.text()[-2000:]))
         if not ok:
-            result.reason = f"setup command {n} failed (exit {res.exit_status})"
+            obs.stop = Stop("setup-failed",
+                            f"setup command {n} failed (exit {res.exit_status})")
             return
-    _phase(result, "setup", t0)
+    result.timings.mark("setup", time.monotonic() - t0)
     if not sc.readers:
         return
     t1 = time.monotonic()
     gdir = driver.GUEST_DIR
     g.ssh.run(["mkdir", "-p", gdir], timeout=10)
-    cfg = run_dir / "driver-config.sh"
-    cfg.write_text(driver.config_text(sc, profile=profile or "", reset=reset))
-    g.ssh.put(cfg, f"{gdir}/config.sh")
+    rd.driver_config.write_text(driver.config_text(sc, profile=profile or "", reset=reset))
+    g.ssh.put(rd.driver_config, f"{gdir}/config.sh")
     g.ssh.put(driver.DRIVER_SCRIPT, f"{gdir}/driver.sh")
     deadline = max(r.duration for r in sc.readers) + GRACE
     if all(r.duration == 0 for r in sc.readers):
@@ -271,18 +347,19 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, run_dir: Path, result: RunRe
     finally:
         stop.set()
         progress.join(5)
-    (run_dir / "driver.log").write_bytes(res.stdout + res.stderr)
-    _phase(result, "readers", t1)
+    rd.driver_log.write_bytes(res.stdout + res.stderr)
+    result.timings.mark("readers", time.monotonic() - t1)
     if res.timed_out or res.exit_status is None:
         if g.machine.gone():
-            result.reason = "the guest went away while the readers ran"
+            obs.stop = Stop("qemu-exited", "the guest went away while the readers ran")
+            reason = obs.stop.text
         else:
-            result.hang = _hang(g)
-            result.reason = f"readers did not finish within {deadline:.0f}s"
-        result.checks.append(Check("readers finished", False, result.reason, result.hang or ""))
+            obs.hang = _hang(g)
+            reason = f"readers did not finish within {deadline:.0f}s"
+        obs.checks.append(RunCheck("readers finished", False, reason, obs.hang or ""))
         return
-    result.readers = driver.parse_output(res.text())
-    _gather(sc, g, run_dir, result)
+    obs.readers = driver.parse_output(res.text())
+    _gather(sc, g, rd, result, obs)
 
 
 def _progress(g: vmguest.Guest, stop: threading.Event, live: LiveDetector) -> None:
@@ -300,87 +377,23 @@ def _progress(g: vmguest.Guest, stop: threading.Event, live: LiveDetector) -> No
                       f"{short} short")
 
 
-def _gather(sc: Scenario, g: vmguest.Guest, run_dir: Path, result: RunResult) -> None:
+def _gather(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResult,
+            obs: Observations) -> None:
     res = g.ssh.run(["sh", "-c", f"ls {driver.GUEST_DIR}/keep"], timeout=10)
     kept = [n for n in res.text().split() if n] if res.ok else []
     if kept:
-        pdir = run_dir / "profiles"
-        pdir.mkdir(exist_ok=True)
+        rd.profiles.mkdir(exist_ok=True)
         for name in kept:
-            local = pdir / f"{name}.profraw"
+            local = rd.profiles / f"{name}.profraw"
             g.ssh.get(f"{driver.GUEST_DIR}/keep/{name}", local, timeout=120)
-            result.profiles.append({"file": str(local), "size": local.stat().st_size})
+            obs.profiles.append(ProfileCheck(file=str(local), size=local.stat().st_size))
     dm = g.ssh.run(["dmesg"], timeout=30)
-    (run_dir / "dmesg.txt").write_bytes(dm.stdout)
-    if sc.profile.check and result.profiles:
+    rd.dmesg.write_bytes(dm.stdout)
+    if sc.profile.check and obs.profiles:
         from orchestrator.profile import check as pcheck
 
-        tools = json.loads(Path(result.kernel["metadata"]).read_text()).get("toolchain", {})  # type: ignore[arg-type]
-        for prof in result.profiles:
-            verdict = pcheck.check_file(Path(str(prof["file"])), tools)
-            prof.update(verdict.to_json())
-
-
-def _allowlist(sc: Scenario) -> Allowlist:
-    al = Allowlist()
-    for a in sc.verdict.allow:
-        al.add(a.reason, title=a.title, pattern=a.pattern, klass=a.klass)
-    return al
-
-
-def _decide_boot_failure(result: RunResult, exc: BootFailure) -> None:
-    """A boot that died with a kernel report is the kernel's problem; otherwise infra."""
-    result.checks.append(Check("boot", False, exc.reason, exc.message))
-    fatal = [f for f in result.findings if f.fatal or f.klass == "panic"]
-    if exc.reason == "kernel-panic" and fatal:
-        result.verdict, result.reason = "fail", f"kernel panic during boot: {fatal[0].title}"
-        return
-    result.verdict, result.reason = "error", f"{exc.reason}: {exc.message.splitlines()[0]}"
-
-
-def _decide(sc: Scenario, result: RunResult) -> None:
-    unexpected, expected = classify(result.findings, _allowlist(sc))
-    fail_on = set(sc.verdict.fail_on)
-    failing = [f for f in unexpected if "*" in fail_on or f.klass in fail_on]
-    result.expected = expected
-    for f in result.findings:
-        allowed = next((r for ff, r in expected if ff is f), None)
-        bad = f in failing
-        result.checks.append(Check(f"kernel: {f.title}", not bad,
-                                   f"{f.klass}" + (f" (expected: {allowed})" if allowed else ""),
-                                   f.report))
-    if not result.findings:
-        result.checks.append(Check("kernel: no splat", True, "no kernel report on the console"))
-    read_fail = [r for r in result.readers if r.failures or r.short]
-    if result.readers:
-        for r in result.readers:
-            ok = not (r.failures or r.short) or not sc.verdict.fail_on_read_errors
-            msg = f"{r.reads} reads, {r.failures} failed, {r.short} short"
-            if r.errors:
-                msg += f" ({', '.join(r.errors)})"
-            result.checks.append(Check(f"reader {r.name}.{r.worker}", ok, msg,
-                                       "\n".join(r.events)))
-    bad_profiles = [p for p in result.profiles if p.get("valid") is False]
-    for p in result.profiles:
-        if "valid" in p:
-            result.checks.append(Check(f"profile {Path(str(p['file'])).name}",
-                                       bool(p["valid"]), str(p.get("message", "")),
-                                       str(p.get("detail", ""))))
-    if failing:
-        result.verdict = "fail"
-        result.reason = "; ".join(f.title for f in failing)
-    elif read_fail and sc.verdict.fail_on_read_errors:
-        result.verdict = "fail"
-        result.reason = f"{sum(r.failures for r in read_fail)} failed and " \
-                        f"{sum(r.short for r in read_fail)} short reads"
-    elif bad_profiles:
-        result.verdict = "fail"
-        result.reason = f"{len(bad_profiles)} kept profile(s) are not valid profiles"
-    elif result.hang:
-        result.verdict = "fail"
-        result.reason = result.hang
-    elif result.reason:
-        result.verdict = "error"
-    else:
-        result.verdict = "pass"
-        result.reason = "no unexpected finding, every read succeeded"
+        for prof in obs.profiles:
+            v = pcheck.check_file(Path(prof.file), result.kernel.toolchain)
+            prof.valid, prof.message, prof.detail = v.valid, v.message, v.detail
+            prof.version, prof.functions = v.version, v.functions
+            prof.nonzero_functions = v.nonzero_functions

@@ -1,0 +1,138 @@
+"""Job -> JSON -> run_job with a fake build and guest -> result JSON; idempotent; faults."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import InvalidInput
+from orchestrator.job import Job, run_job, run_serial
+from orchestrator.results import RunResult
+from tests.model import fakes
+
+CONTRACT_KEYS = {"job_id", "scenario", "run_dir", "verdict", "exit_code", "reason",
+                 "reason_code", "reproduced", "findings", "reads", "profiles", "kernel",
+                 "hang", "timings_s"}
+KERNEL_KEYS = {"ok", "error", "key", "cached", "result_dir", "log", "tree", "commit", "rev",
+               "vmlinux", "vmlinux_sha256", "warnings"}
+FINDING_KEYS = {"key", "class", "title", "guilty", "count", "corrupted", "fatal", "expected",
+                "expected_reason", "report"}
+
+
+def _job(tmp_path: Path, text: str = fakes.SCENARIO, **kw: object) -> Job:
+    data = {"scenario_text": text, "out_root": str(tmp_path / "runs"), **kw}
+    # through JSON, as a pool or engine would send it
+    return Job.from_json(json.loads(json.dumps(data)))
+
+
+def test_job_json_round_trip_and_stable_id(tmp_path: Path) -> None:
+    job = _job(tmp_path, options=["CONFIG_X=y"], rev="v1")
+    again = Job.from_json(json.loads(json.dumps(job.to_json())))
+    assert again == job and len(job.job_id) == 16
+    assert _job(tmp_path, options=["CONFIG_X=y"], rev="v1").job_id == job.job_id
+    assert _job(tmp_path, options=["CONFIG_X=y"], rev="v2").job_id != job.job_id
+    assert _job(tmp_path, attempt_tag="2").job_id != _job(tmp_path).job_id
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"out_root": "/x"}, "job.scenario_text"),
+    ({"scenario_text": "x", "out_root": "/x", "jobs": 0}, "job.jobs"),
+    ({"scenario_text": "x", "out_root": "/x", "options": "CONFIG_X=y"}, "job.options"),
+    ({"scenario_text": "x", "out_root": "/x", "colour": 1}, "job.colour"),
+    ({"scenario_text": "x", "out_root": "/x", "job_id": "../etc"}, "job_id"),
+])
+def test_bad_job_json_is_invalid_input(data: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as ei:
+        Job.from_json(data)
+    assert ei.value.field == field
+
+
+def test_run_job_returns_contract_json_and_is_idempotent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fakes.install(monkeypatch, tmp_path)
+    job = _job(tmp_path)
+    res = run_job(job)
+    assert calls.build == 1 and calls.boot == 1
+    assert set(res) >= CONTRACT_KEYS and set(res["kernel"]) >= KERNEL_KEYS
+    assert res["verdict"] == "pass" and res["exit_code"] == 0 and res["reason_code"] == ""
+    assert res["job_id"] == job.job_id and res["run_dir"] == str(job.run_dir.resolve())
+    assert res["reads"] == {"total": 3, "failed": 0, "short": 0}
+    assert res["reproduced"] is None and res["hang"] is None
+    assert res["kernel"]["ok"] is True and res["kernel"]["commit"].startswith("c0ffee")
+    assert res["kernel"]["warnings"] == 3
+    assert [p["size"] for p in res["profiles"]] == [72]
+    assert set(res["timings_s"]) >= {"build", "boot", "total"}
+    stored = json.loads((job.run_dir / "result.json").read_text())
+    assert stored == res
+    assert RunResult.from_json(res).to_json() == res
+    # a second call answers from disk: nothing is built or booted
+    before = list(calls.commands)
+    assert run_job(job) == res
+    assert (calls.build, calls.boot) == (1, 1) and calls.commands == before
+    assert run_serial([job, job]) == [res, res] and calls.boot == 1
+
+
+def test_finding_expected_and_reproduced(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes.install(monkeypatch, tmp_path, splat=True)
+    expect = f'\n[expect]\ntitles = ["{fakes.SPLAT_TITLE}"]\n'
+    res = run_job(_job(tmp_path, fakes.SCENARIO + expect))
+    assert res["verdict"] == "fail" and res["reason_code"] == "kernel-finding"
+    assert res["reproduced"] is True and res["exit_code"] == 1
+    (f,) = res["findings"]
+    assert set(f) >= FINDING_KEYS
+    assert f["key"] == f"sleep-in-atomic|{fakes.SPLAT_TITLE}" and f["expected"] is False
+    allow = (f'\n[[verdict.allow]]\ntitle = "{fakes.SPLAT_TITLE}"\nreason = "known"\n'
+             '[expect]\ntitles = ["BUG: something else"]\n')
+    res = run_job(_job(tmp_path, fakes.SCENARIO + allow))
+    assert res["verdict"] == "pass" and res["reproduced"] is False
+    (f,) = res["findings"]
+    assert f["expected"] is True and f["expected_reason"] == "known"
+
+
+def test_host_enospc_copying_a_profile_is_error_not_hang(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes.install(monkeypatch, tmp_path,
+                  get_error=OSError(errno.ENOSPC, "No space left on device"))
+    res = run_job(_job(tmp_path))
+    assert res["verdict"] == "error" and res["exit_code"] == 2, res["reason"]
+    assert res["reason_code"] == "infra" and "No space left" in res["reason"]
+    assert res["hang"] is None
+
+
+def test_ssh_failure_of_a_responsive_guest_is_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.vm.ssh import SshError
+
+    fakes.install(monkeypatch, tmp_path,
+                  get_error=SshError("channel closed", reason="ssh-channel"))
+    res = run_job(_job(tmp_path))
+    assert (res["verdict"], res["reason_code"]) == ("error", "ssh-channel")
+    assert res["hang"] is None
+
+
+def test_invalid_scenario_text_raises_with_origin(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as ei:
+        run_job(_job(tmp_path, 'name = "x"\n', scenario_origin="gen:patch-3"))
+    assert str(ei.value).startswith("gen:patch-3")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    fakes.install(monkeypatch, tmp_path, on_driver=interrupt)
+    job = _job(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job)
+    for name in ("result.json", "report.json", "junit.xml"):
+        assert (job.run_dir / name).is_file(), name
+    res = json.loads((job.run_dir / "result.json").read_text())
+    assert (res["verdict"], res["reason_code"], res["exit_code"]) == ("error", "interrupted", 2)
+    assert (job.run_dir / "console.log").is_file()
+    calls = fakes.install(monkeypatch, tmp_path)
+    assert run_job(job)["verdict"] == "pass" and calls.boot == 1
