@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.kernel import build as kbuild
 from orchestrator.paths import SCENARIOS_DIR
 from tests.vm.conftest import default_kernel, qemu_pids  # noqa: F401 - a fixture
 
@@ -117,9 +116,9 @@ REAL = [
 
 
 @pytest.mark.vm
+@pytest.mark.usefixtures("default_kernel")  # built once, cached: the runs find it
 @pytest.mark.parametrize("fault,machine", REAL, ids=lambda x: getattr(x, "name", ""))
-def test_fault_of_qemu_or_guest(fault: Fault, machine: str,
-                                default_kernel: kbuild.BuildResult, tmp_path: Path) -> None:
+def test_fault_of_qemu_or_guest(fault: Fault, machine: str, tmp_path: Path) -> None:
     sc = _scenario(tmp_path, f"fault-{fault.name}", machine)
     out = tmp_path / "run"
     makes = _make_pids()
@@ -129,8 +128,8 @@ def test_fault_of_qemu_or_guest(fault: Fault, machine: str,
 
 
 @pytest.mark.vm
-def test_sigkill_during_boot_leaves_nothing(default_kernel: kbuild.BuildResult,
-                                            tmp_path: Path) -> None:
+@pytest.mark.usefixtures("default_kernel")
+def test_sigkill_during_boot_leaves_nothing(tmp_path: Path) -> None:
     """SIGKILL cannot be caught: no report, but no QEMU either (PR_SET_PDEATHSIG), and the
     next pgo-orch sweeps the scratch space the killed one left."""
     sc = _scenario(tmp_path, "fault-sigkill", 'accel = "tcg"')
