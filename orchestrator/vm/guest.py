@@ -3,7 +3,8 @@
 Outcomes (``BootFailure.reason``): ``qemu-failed`` (QEMU did not start; its stderr shown),
 ``boot-timeout`` (no userspace before the deadline), ``kernel-panic`` (GUEST_PANICKED from
 pvpanic, or a reset after "Kernel panic"), ``qemu-exited`` (QEMU went away),
-``ssh-not-ready`` (userspace up but no SSH before the deadline), ``guest-hung`` (the guest
+``ssh-not-ready`` (userspace up but no SSH before the deadline), ``ssh-host-key-mismatch``
+(the SSH server did not have the host key made for this guest), ``guest-hung`` (the guest
 stopped answering; hang forensics saved). Every wait has a deadline; the console is on disk
 throughout.
 """
@@ -31,7 +32,7 @@ from orchestrator.rootfs.keys import RunKey, generate_host_key, generate_run_key
 from orchestrator.vm import accel, forensics, qemu, scratch
 from orchestrator.vm.machine import BootFailure, Machine
 from orchestrator.vm.qmp import QmpError
-from orchestrator.vm.ssh import CommandResult, SshError, SshSession
+from orchestrator.vm.ssh import CommandResult, SshError, SshHostKeyMismatch, SshSession
 
 
 @dataclass
@@ -198,6 +199,9 @@ def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions,
         except SshError as exc:
             if machine.gone():
                 raise _fail_from_machine(machine, "SSH") from exc
+            if isinstance(exc, SshHostKeyMismatch):  # not "not ready": someone else answered
+                raise BootFailure(f"SSH host key check failed: {exc.message}",
+                                  reason=exc.reason, console=machine.console.log_path) from exc
             raise BootFailure(f"SSH never ready within {opts.ssh_timeout:.0f}s after "
                               f"userspace: {exc.message}", reason="ssh-not-ready",
                               console=machine.console.log_path) from exc
