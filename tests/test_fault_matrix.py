@@ -49,10 +49,21 @@ def _scenario(tmp: Path, name: str, machine: str = "") -> Path:
     return path
 
 
-def _make_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-x", "make"], capture_output=True, text=True,
-                         check=False).stdout
-    return {int(p) for p in out.split()}
+def _ours(tmp: Path) -> list[str]:
+    """Processes left from our run: every child inherits PGO_ORCH_SCRATCH=<tmp>/scratch, so
+    a make, QEMU or helper of ours is found by its environment, not confused with another
+    helper's build on the same machine."""
+    marker = f"PGO_ORCH_SCRATCH={tmp / 'scratch'}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
 
 
 def _run(argv: list[str], tmp: Path, timeout: float = 900) -> tuple[int, str]:
@@ -62,8 +73,7 @@ def _run(argv: list[str], tmp: Path, timeout: float = 900) -> tuple[int, str]:
     return proc.returncode, proc.stderr
 
 
-def _check(fault: Fault, out: Path, code: int, err: str, tmp: Path,
-           makes_before: set[int]) -> None:
+def _check(fault: Fault, out: Path, code: int, err: str, tmp: Path) -> None:
     assert code == fault.exit_code, err[-3000:]
     result = json.loads((out / "result.json").read_text())
     assert result["verdict"] == fault.verdict, result
@@ -74,7 +84,7 @@ def _check(fault: Fault, out: Path, code: int, err: str, tmp: Path,
     assert (out / "console.log").is_file(), "the console log is kept"
     time.sleep(0.3)
     assert not qemu_pids(out), "QEMU left behind"
-    assert not (_make_pids() - makes_before), "make left behind"
+    assert not _ours(tmp), f"processes of ours left behind (make, QEMU, ...): {_ours(tmp)}"
     scratch = tmp / "scratch"
     left = [p for p in scratch.rglob("*")] if scratch.exists() else []
     assert not left, f"scratch left behind: {left}"
@@ -94,10 +104,9 @@ OURS = [
 def test_fault_of_ours(fault: Fault, tmp_path: Path) -> None:
     sc = _scenario(tmp_path, f"fault-{fault.name}", 'accel = "tcg"')
     out = tmp_path / "run"
-    makes = _make_pids()
     code, err = _run([sys.executable, "-m", "tests.vm.fault_run", fault.name, str(tmp_path),
                       "--", "run", str(sc), "--out", str(out)], tmp_path, timeout=120)
-    _check(fault, out, code, err, tmp_path, makes)
+    _check(fault, out, code, err, tmp_path)
     assert "qemu" in err.lower()
 
 
@@ -121,10 +130,9 @@ REAL = [
 def test_fault_of_qemu_or_guest(fault: Fault, machine: str, tmp_path: Path) -> None:
     sc = _scenario(tmp_path, f"fault-{fault.name}", machine)
     out = tmp_path / "run"
-    makes = _make_pids()
     code, err = _run([sys.executable, "-m", "orchestrator.cli", "run", str(sc), "--out",
                       str(out)], tmp_path)
-    _check(fault, out, code, err, tmp_path, makes)
+    _check(fault, out, code, err, tmp_path)
 
 
 @pytest.mark.vm
@@ -149,6 +157,7 @@ def test_sigkill_during_boot_leaves_nothing(tmp_path: Path) -> None:
     while qemu_pids(out):
         assert time.monotonic() < deadline, "QEMU outlived its SIGKILLed parent"
         time.sleep(0.1)
+    assert not _ours(tmp_path), _ours(tmp_path)
     assert (out / "console.log").is_file()
     leftovers = list((tmp_path / "scratch").glob("*"))
     assert leftovers, "the killed run had scratch space"
