@@ -141,6 +141,7 @@ def test_sigkill_during_boot_leaves_nothing(tmp_path: Path) -> None:
     """SIGKILL cannot be caught: no report, but no QEMU either (PR_SET_PDEATHSIG), and the
     next pgo-orch sweeps the scratch space the killed one left."""
     sc = _scenario(tmp_path, "fault-sigkill", 'accel = "tcg"')
+    sc.write_text('setup = ["sleep 600"]\n' + sc.read_text())  # alive until we kill it
     out = tmp_path / "run"
     env = dict(os.environ, PGO_ORCH_SCRATCH=str(tmp_path / "scratch"))
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(sc),
@@ -150,7 +151,6 @@ def test_sigkill_during_boot_leaves_nothing(tmp_path: Path) -> None:
     while not qemu_pids(out):
         assert proc.poll() is None and time.monotonic() < deadline, "QEMU never started"
         time.sleep(0.1)
-    time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 5

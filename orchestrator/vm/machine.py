@@ -79,18 +79,21 @@ class Machine:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, *, qmp_timeout: float = 15.0) -> None:
-        """Start QEMU paused, connect QMP, start the console pump, then let the guest run.
+    def start(self, *, qmp_timeout: float = 15.0, run: bool = True) -> None:
+        """Start QEMU paused, connect QMP, start the console pump, then let the guest run
+        (``run=False``: leave it paused; QMP ``cont`` starts it).
 
         The SSH port: QEMU binds it itself (``hostfwd`` port 0, unless the spec names one)
         and the bound port is read back over QMP, so concurrent guests never race for one."""
         if self.workdir is None:
             self.workdir = scratch.new_dir("vm-")
-        self._launch(qmp_timeout)
+        self._launch(qmp_timeout, run)
 
-    def _launch(self, qmp_timeout: float) -> None:
+    def _launch(self, qmp_timeout: float, run: bool = True) -> None:
         assert self.workdir is not None
         self.workdir.mkdir(parents=True, exist_ok=True)  # also when relaunched
+        if not self.spec.name:
+            self.spec.name = str(self.run_dir)
         sock = self.workdir / "qmp.sock"
         sock.unlink(missing_ok=True)
         self.argv = qemu.command_line(self.spec, sock)
@@ -113,7 +116,8 @@ class Machine:
         try:
             self.qmp.connect(sock, deadline=time.monotonic() + qmp_timeout, alive=self.alive)
             self.ssh_port = self.spec.ssh_port or self._bound_ssh_port()
-            self.qmp.execute("cont")
+            if run:
+                self.qmp.execute("cont")
         except QmpError as exc:
             self.kill()
             err = self.qemu_stderr()

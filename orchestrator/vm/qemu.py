@@ -29,6 +29,8 @@ class QemuSpec:
     ssh_port: int = 0  # host port forwarded to guest port 22 (0: QEMU binds a free one)
     pvpanic: bool = True
     extra_args: list[str] = field(default_factory=list)
+    #: shown by ``ps`` and in QMP (``-name``): the machine sets it to its run directory
+    name: str = ""
 
     def validate(self) -> None:
         if self.accel not in ("kvm", "tcg"):
@@ -101,6 +103,9 @@ def command_line(spec: QemuSpec, qmp_socket: Path) -> list[str]:
         "-device", "virtio-net-pci,netdev=net0",
         "-action", "panic=pause",
     ]
+    if spec.name:
+        # QEMU's option parser takes ",," for a literal comma
+        argv += ["-name", "pgo-orch:" + spec.name.replace(",", ",,")]
     if spec.pvpanic:
         argv += ["-device", "pvpanic-pci"]
     return argv + spec.extra_args

@@ -15,6 +15,10 @@ Which frames: those from the innermost frame of that chain downwards, i.e. the f
 complete trace would have printed after "Call Trace:"; the printk, console, value-profiling
 and lock frames above it are what deadlocked, not the bug. These frames are appended to the
 cut report as a trace and the report titled again, with the same catalogue rules.
+
+When the report deadlocked in its very first printk (the printk core is profiled too), no
+line reached the console; a vCPU whose stack is inside the class's reporter then yields the
+finding itself, rebuilt from the stack and marked corrupted.
 """
 
 from __future__ import annotations
@@ -84,8 +88,42 @@ def _pick(hang: HangReport, klass: str, report: str) -> tuple[int, list[str]] | 
     return None
 
 
+#: a report's first line, for classes whose reporter can deadlock before printing anything
+_SYNTHETIC_HEADER = {
+    "sleep-in-atomic": "BUG: sleeping function called from invalid context at (not printed)",
+    "scheduling-while-atomic": "BUG: scheduling while atomic: (not printed)",
+}
+
+
+def _unprinted(hang: HangReport, findings: list[Finding]) -> list[Finding]:
+    """Reports that deadlocked before any line reached the console, rebuilt from a vCPU whose
+    stack is inside the class's reporter (e.g. ``_printk <- __might_resched <- ... <-
+    prf_open``), for classes that have no finding yet."""
+    have = {f.klass for f in findings}
+    out: list[Finding] = []
+    for cpu, frames in _busy(hang):
+        funcs = [_func(s) for s in frames]
+        for klass, chain in _CLASS_CHAIN.items():
+            header = _SYNTHETIC_HEADER.get(klass)
+            hits = [i for i, fn in enumerate(funcs) if fn in chain]
+            if header is None or not hits or klass in have:
+                continue
+            trace = "".join(f" {sym}/0x1000\n" for sym in frames[hits[0]:])
+            text = f"{header}\nCall Trace:\n <TASK>\n{trace} </TASK>\n"
+            redo = [r for r in detect_text(text) if r.klass == klass and r.guilty]
+            if not redo:
+                continue
+            have.add(klass)
+            out.append(replace(redo[0], corrupted=True, report=(
+                f"[pgo-orch: the kernel deadlocked while printing this report, before any of it "
+                f"reached the console; rebuilt from the hang forensics of CPU#{cpu.index}]\n"
+                f"{header}\nCall Trace (from the stack, innermost first):\n{trace}")))
+    return out
+
+
 def complete(findings: list[Finding], hang: HangReport | Path) -> list[Finding]:
-    """Findings with cut traces re-titled from the reporting vCPU's stack (others unchanged).
+    """Findings with cut traces re-titled from the reporting vCPU's stack (others unchanged),
+    plus reports that never reached the console, rebuilt from a stack inside their reporter.
 
     ``hang`` is the forensics' value (a path to a hang.json is read; unreadable: no change).
     """
@@ -118,4 +156,4 @@ def complete(findings: list[Finding], hang: HangReport | Path) -> list[Finding]:
         out.append(replace(f, title=r.title, guilty=r.guilty, frames=r.frames,
                            report=f.report + f"\n[pgo-orch: trace cut; guilty function from "
                            f"the hang forensics of CPU#{cpu}]\n{trace}"))
-    return out
+    return out + _unprinted(hang, out)

@@ -127,3 +127,23 @@ def test_live_line_says_corrupted_once(capsys: pytest.CaptureFixture[str]) -> No
     live.findings()
     err = capsys.readouterr().err
     assert "(corrupted)" in err and "(corrupted) (corrupted)" not in err
+
+
+REAL_HANG = Path(__file__).resolve().parent.parent / "data" / "hang" / \
+    "pgo-deadlock-first-printk.json"
+
+
+def test_report_that_never_reached_the_console_is_rebuilt_from_the_stack() -> None:
+    """On our PGO kernel the printk core is profiled too: pgo-deadlock/0001 deadlocks in the
+    report's first printk and no line of it reaches the console. The reporting vCPU's stack
+    (recorded from a real run) still holds __might_resched <- ... <- prf_open."""
+    from orchestrator.vm.forensics import HangReport
+
+    hang = HangReport.load(REAL_HANG)
+    (found,) = complete([], hang)
+    assert found.klass == "sleep-in-atomic" and found.corrupted
+    assert found.title == "BUG: sleeping function called from invalid context in prf_open"
+    assert "hang forensics of CPU#0" in found.report
+    # a report that did reach the console is not duplicated
+    (cut,) = detect_text((CORPUS / "pgo-sleep-in-atomic-cut.log").read_text())
+    assert [f.title for f in complete([cut], hang)] == [found.title]

@@ -2,7 +2,8 @@
 
 ``--rev pgo-deadlock/0001`` (kernel-patches/pgo-deadlock): prf_open() allocates under
 pgo_lock, and the value-profiling hook re-takes pgo_lock on the CPU that holds it, so the
-BUG report's printk deadlocks the guest part way through. pgo-orch must still say what the
+BUG report's printk deadlocks the guest (measured: in the report's first printk, at the
+memcpy of vsnprintf, before any line of it is out). pgo-orch must still say what the
 bug is (title from the hang forensics of the vCPU that printed the report), name the
 spinning function, and finish within its own deadlines.
 
@@ -59,10 +60,14 @@ def test_report_cut_by_a_deadlock_is_titled_and_the_run_ends(tmp_path: Path) -> 
     hang = str(rep.get("hang") or "")
     assert re.search(r"CPU#\d spinning in \w*(spin_lock|llvm_profile)\w*", hang), hang
     assert "stack unreadable" not in (out / "hang.txt").read_text()
-    # the report really was cut on the console (else this test proves nothing)
+    # the report's trace never reached the console (else this test proves nothing): on this
+    # kernel the printk core is profiled as well, so the report deadlocks in its first printk
+    # (a harsher cut than the issue's, where the header got out); the title comes from the
+    # stack of the vCPU that was printing it
     console = (out / "console.log").read_text(errors="replace")
-    assert "BUG: sleeping function called from invalid context" in console
     assert "prf_open+" not in console
+    (finding,) = [f for f in rep["findings"] if f["class"] == "sleep-in-atomic"]
+    assert "hang forensics of CPU#" in finding["report"]
     ET.parse(out / "junit.xml")
     # within its deadlines: build time is the build's; the run itself is bounded by the
     # boot and SSH deadlines, the readers' grace, the hang settle time and the teardown

@@ -65,3 +65,9 @@ USERNET = ("Hub -1 (net0):\r\n  Protocol[State]    FD  Source Address  Port   De
 def test_bound_port_read_back_from_info_usernet() -> None:
     assert qemu.parse_usernet_port(USERNET) == 38799
     assert qemu.parse_usernet_port("Hub -1 (net0):\r\n") is None
+
+
+def test_qemu_is_named_after_its_run_dir() -> None:
+    """``ps`` (and the tests' leak checks) can tell whose QEMU it is; commas are escaped."""
+    argv = qemu.command_line(_spec(name="/runs/a,b"), Path("/tmp/q.sock"))
+    assert argv[argv.index("-name") + 1] == "pgo-orch:/runs/a,,b"
