@@ -75,8 +75,8 @@ def probe_kvm(kernel: Path, timeout: float = 20.0) -> tuple[bool, str, bool]:
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-serial", f"file:{log}", "-kernel", str(kernel),
                 "-append", "console=ttyS0 panic=-1"]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True, preexec_fn=qemu.die_with_parent)
+        proc = qemu.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          start_new_session=True)
         end = time.monotonic() + timeout
         try:
             while time.monotonic() < end:

@@ -101,9 +101,9 @@ class Machine:
         stderr = open(self.run_dir / "qemu.stderr", "wb")  # noqa: SIM115
         self._t0 = time.monotonic()
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=stderr,
-                                         preexec_fn=qemu.die_with_parent, start_new_session=True)
+            self.proc = qemu.spawn(self.argv, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=stderr,
+                                   start_new_session=True)
         except FileNotFoundError as exc:
             raise BootFailure(f"{qemu.QEMU} not found (apt-get install -y qemu-system-x86)",
                               reason="qemu-failed") from exc

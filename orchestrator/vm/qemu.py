@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
+import queue
 import re
 import signal
+import subprocess
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from orchestrator.errors import InvalidInput
 
@@ -73,6 +79,50 @@ def die_with_parent() -> None:
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Spawner:
+    """Forks every QEMU from one long-lived thread.
+
+    PR_SET_PDEATHSIG is tied to the thread that forked the child: a guest started from a
+    short-lived worker thread (a pool) would be SIGKILLed the moment that thread ended. This
+    thread lives as long as the process, so the signal fires only when pgo-orch dies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = \
+            queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="qemu-spawner",
+                                                 daemon=True)
+                self._thread.start()
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((fn, fut))
+        return fut.result()
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn(argv: list[str], **popen_kw: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **popen_kw)`` with ``die_with_parent``, forked from the
+    long-lived spawner thread (see ``_Spawner``); safe to call from any thread."""
+    return cast("subprocess.Popen[bytes]", _SPAWNER.run(
+        lambda: subprocess.Popen(argv, preexec_fn=die_with_parent, **popen_kw)))
 
 
 def is_pvh_capable(config: Path | None) -> bool:

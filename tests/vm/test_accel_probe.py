@@ -74,3 +74,27 @@ def test_a_negative_answer_expires(tmp_path: Path,
     fresh = accel.choose("auto", Path("k"), root=tmp_path)
     assert fresh.accel == "kvm" and not fresh.cached
     assert [p.name for p in path.parent.iterdir()] == ["host.json"], "written atomically"
+
+
+def test_a_guest_started_from_a_worker_thread_outlives_the_thread(tmp_path: Path) -> None:
+    """PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process:
+    a pool starting guests from short-lived threads would lose them at once. QEMU is
+    therefore forked from one long-lived spawner thread."""
+    import threading
+
+    from orchestrator.vm import qemu
+
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        procs.append(qemu.spawn(["sleep", "30"]))
+
+    t = threading.Thread(target=start)
+    t.start()
+    t.join()
+    time.sleep(0.5)
+    try:
+        assert procs[0].poll() is None, "killed when its starting thread ended"
+    finally:
+        procs[0].kill()
+        procs[0].wait()

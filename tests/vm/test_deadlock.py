@@ -66,7 +66,8 @@ def test_report_cut_by_a_deadlock_is_titled_and_the_run_ends(tmp_path: Path) -> 
     # stack of the vCPU that was printing it
     console = (out / "console.log").read_text(errors="replace")
     assert "prf_open+" not in console
-    (finding,) = [f for f in rep["findings"] if f["class"] == "sleep-in-atomic"]
+    full = json.loads((out / "result.json").read_text())
+    (finding,) = [f for f in full["findings"] if f["class"] == "sleep-in-atomic"]
     assert "hang forensics of CPU#" in finding["report"]
     ET.parse(out / "junit.xml")
     # within its deadlines: build time is the build's; the run itself is bounded by the
