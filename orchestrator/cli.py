@@ -23,6 +23,8 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.detect",
     "orchestrator.commands.profile",
+    "orchestrator.commands.series",
+    "orchestrator.commands.reproduce",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
