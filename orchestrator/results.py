@@ -108,15 +108,29 @@ class BootInfo:
     method: str | None = None
     #: the machine's boot phase timings (seconds) as the vm layer measured them
     phases: dict[str, float] = field(default_factory=dict)
+    #: the host port QEMU bound for the guest's SSH, and the pinned host key's fingerprint
+    ssh_port: int | None = None
+    ssh_host_key: str | None = None
+    #: consumer failures the console pump survived (log write, listener), one per kind
+    console_errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"accel": self.accel, "method": self.method, **self.phases}
+        return {"accel": self.accel, "method": self.method, **self.phases,
+                "ssh_port": self.ssh_port, "ssh_host_key": self.ssh_host_key,
+                "console_errors": list(self.console_errors)}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BootInfo:
+        named = ("accel", "method", "ssh_port", "ssh_host_key", "console_errors")
         rest = {k: float(v) for k, v in d.items()
-                if k not in ("accel", "method") and isinstance(v, int | float)}
-        return cls(accel=d.get("accel"), method=d.get("method"), phases=rest)
+                if k not in named and isinstance(v, int | float)}
+        port = d.get("ssh_port")
+        key = d.get("ssh_host_key")
+        errors = d.get("console_errors")
+        return cls(accel=d.get("accel"), method=d.get("method"), phases=rest,
+                   ssh_port=port if isinstance(port, int) else None,
+                   ssh_host_key=key if isinstance(key, str) else None,
+                   console_errors=[str(e) for e in errors] if isinstance(errors, list) else [])
 
 
 @dataclass

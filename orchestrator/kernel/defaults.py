@@ -18,6 +18,9 @@ FIXTURE_SERIES = "pgo-fixtures"
 #: Bisect fixtures, each on its own branch of the default tree (tags pgo-bisect/0001 ...):
 #: 16 commits with the prf_open() bug brought in by 0009 (always, or on one open in three).
 BISECT_SERIES = ("pgo-bisect", "pgo-bisect-flaky")
+#: Side series, each on its own branch off the PGO tip (tags <series>/0001 ...).
+#: pgo-deadlock: the prf_open() bug whose report deadlocks in value profiling (issue 9).
+SIDE_SERIES: tuple[str, ...] = (FIXTURE_SERIES, "pgo-deadlock", *BISECT_SERIES)
 
 
 def default_series() -> tuple[str, ...]:
@@ -34,8 +37,7 @@ def default_fragments() -> list[str]:
 
 
 def default_tree() -> Path:
-    side = tuple(s for s in (FIXTURE_SERIES, *BISECT_SERIES)
-                 if default_series() and series_patches(s))
+    side = tuple(s for s in SIDE_SERIES if series_patches(s)) if default_series() else ()
     return ensure_default_tree(default_series(), side_series=side)
 
 

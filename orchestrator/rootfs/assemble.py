@@ -55,6 +55,10 @@ INIT_TEMPLATE = "init.j2"
 
 OVERLAY_NAME = "overlay.cpio.gz"
 INITRD_NAME = "initrd.cpio.gz"
+#: in the run directory: which cached base the run's initrd was joined from
+INITRD_REF_NAME = "initrd.json"
+#: where the guest's dropbear finds the host key made on the host (pinned by the client)
+HOST_KEY_PATH = "/etc/dropbear/dropbear_ed25519_host_key"
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ def render_init(**overrides: Any) -> str:
         "dns": DNS,
         "ssh_port": GUEST_SSH_PORT,
         "dropbear": "/usr/sbin/dropbear",
+        "host_key": HOST_KEY_PATH,
         "iface_wait_tenths": 100,
         "sshd_wait_tenths": 300,
     }
@@ -325,7 +330,8 @@ def render_env_file(init_env: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
-def overlay_layout(*, authorized_key: str, hostname: str, init_env: Mapping[str, str]) -> Layout:
+def overlay_layout(*, authorized_key: str, hostname: str, init_env: Mapping[str, str],
+                   host_key: bytes | None = None) -> Layout:
     key = authorized_key.strip()
     if not _KEY_LINE_RE.match(key):
         raise InvalidInput(
@@ -339,16 +345,21 @@ def overlay_layout(*, authorized_key: str, hostname: str, init_env: Mapping[str,
     layout.add_file("/etc/pgo-orch/authorized_keys", (key + "\n").encode(), 0o600)
     layout.add_file("/etc/pgo-orch/env", render_env_file(init_env).encode(), 0o644)
     layout.add_file("/etc/hostname", (hostname + "\n").encode(), 0o644)
+    if host_key is not None:
+        layout.mkdir("/etc/dropbear", 0o700)
+        layout.add_file(HOST_KEY_PATH, host_key, 0o600)
     return layout
 
 
 def build_run_overlay(
-    run_dir: Path, *, authorized_key: str, hostname: str, init_env: Mapping[str, str]
+    run_dir: Path, *, authorized_key: str, hostname: str, init_env: Mapping[str, str],
+    host_key: bytes | None = None,
 ) -> Path:
-    """Write ``run_dir/overlay.cpio.gz``: the run's authorized key, hostname and init settings.
-
-    No host key: dropbear -R makes a fresh one in the guest on first connection."""
-    layout = overlay_layout(authorized_key=authorized_key, hostname=hostname, init_env=init_env)
+    """Write ``run_dir/overlay.cpio.gz``: the run's authorized key, hostname, init settings
+    and, when given, the guest's SSH host key (dropbear format; the client pins it). Without
+    one, dropbear -R makes a fresh key in the guest on first connection."""
+    layout = overlay_layout(authorized_key=authorized_key, hostname=hostname, init_env=init_env,
+                            host_key=host_key)
     path = run_dir / OVERLAY_NAME
     try:
         _atomic_write(path, gzip_bytes(write_archive(layout.entries())))
@@ -358,10 +369,12 @@ def build_run_overlay(
 
 
 def combine_initrd(parts: Sequence[Path], dest: Path) -> Path:
-    """Concatenate gzip'd cpio archives into one initrd file; later parts overlay earlier ones."""
+    """Concatenate gzip'd cpio archives into one initrd file; later parts overlay earlier ones.
+
+    Written to a temporary name and renamed: on any error neither it nor ``dest`` is left."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as src:
@@ -369,7 +382,11 @@ def combine_initrd(parts: Sequence[Path], dest: Path) -> Path:
                         out.write(chunk)
         os.replace(tmp, dest)
     except OSError as e:
+        tmp.unlink(missing_ok=True)
         raise InfraError(f"cannot write initrd {dest}: {e}", reason="initrd-write") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return dest
 
 
@@ -380,10 +397,24 @@ def build_run_initrd(
     hostname: str = "pgo-guest",
     init_env: Mapping[str, str] | None = None,
     programs: Sequence[Program | Path | str] | None = None,
+    host_key: bytes | None = None,
+    dest: Path | None = None,
 ) -> Path:
-    """Base (cached) + run overlay, joined into ``run_dir/initrd.cpio.gz`` for QEMU's -initrd."""
+    """Base (cached) + run overlay, joined into ``dest`` for QEMU's -initrd.
+
+    ``dest`` defaults to ``run_dir/initrd.cpio.gz``; a guest puts it in its scratch directory
+    instead (removed at teardown), and the run directory keeps only the small overlay and
+    ``initrd.json``, which names the cached base it was joined with."""
     base = build_base_initramfs(programs=programs)
     overlay = build_run_overlay(
-        run_dir, authorized_key=authorized_key, hostname=hostname, init_env=init_env or {}
+        run_dir, authorized_key=authorized_key, hostname=hostname, init_env=init_env or {},
+        host_key=host_key,
     )
-    return combine_initrd([base, overlay], run_dir / INITRD_NAME)
+    ref = {"base": str(base), "base_size": base.stat().st_size, "overlay": OVERLAY_NAME,
+           "joined": "base + overlay, in this order"}
+    try:
+        _atomic_write(run_dir / INITRD_REF_NAME, (json.dumps(ref, indent=1) + "\n").encode())
+    except OSError as e:
+        raise InfraError(f"cannot write {run_dir / INITRD_REF_NAME}: {e}",
+                         reason="overlay-write") from e
+    return combine_initrd([base, overlay], dest or run_dir / INITRD_NAME)

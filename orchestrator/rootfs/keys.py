@@ -85,3 +85,46 @@ def load_run_key(private_path: Path) -> RunKey:
         private_path=private_path,
         fingerprint=fingerprint_sha256(key.asbytes()),
     )
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """The guest's SSH host key for one run, made on the host so the client can pin it."""
+
+    #: the key as the client compares it (public part; paramiko)
+    key: paramiko.PKey
+    #: the private key in dropbear's own file format, for the guest's overlay
+    dropbear_blob: bytes
+    #: "ssh-ed25519 AAAA..." (written to the run directory as ssh_host_ed25519_key.pub)
+    public_line: str
+    fingerprint: str
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def generate_host_key(run_dir: Path, *, name: str = "ssh_host_ed25519_key") -> HostKey:
+    """A fresh Ed25519 host key; its public line goes to ``run_dir/<name>.pub``.
+
+    dropbear's Ed25519 key file is SSH wire format: string "ssh-ed25519", then one string of
+    the 32-byte private seed followed by the 32-byte public key."""
+    private = Ed25519PrivateKey.generate()
+    seed = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    pub_raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    blob = _ssh_string(b"ssh-ed25519") + _ssh_string(seed + pub_raw)
+    wire = _ssh_string(b"ssh-ed25519") + _ssh_string(pub_raw)
+    key = paramiko.Ed25519Key(data=wire)
+    public_line = f"ssh-ed25519 {base64.b64encode(wire).decode()}"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / f"{name}.pub").write_text(public_line + "\n")
+    except OSError as e:
+        raise InfraError(f"cannot write the host key to {run_dir}: {e}",
+                         reason="ssh-key-write") from e
+    return HostKey(key=key, dropbear_blob=blob, public_line=public_line,
+                   fingerprint=fingerprint_sha256(wire))

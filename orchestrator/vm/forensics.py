@@ -15,8 +15,10 @@ import json
 import re
 import struct
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator.kernel.symbols import Symbolizer, SystemMap
 from orchestrator.vm.qmp import Qmp, QmpError
@@ -27,7 +29,7 @@ _REG = re.compile(r"\b(R[A-Z0-9]{1,2}|RIP|RFL|CPL|CR[0234])\s*=\s*([0-9a-fA-F]+)
 
 
 @dataclass
-class Frame:
+class StackFrame:
     address: str
     symbol: str
     location: str | None
@@ -42,7 +44,7 @@ class CpuState:
     rbp: str
     cpl: int
     halted: bool
-    frames: list[Frame] = field(default_factory=list)
+    frames: list[StackFrame] = field(default_factory=list)
     note: str = ""
 
 
@@ -53,6 +55,28 @@ class HangReport:
 
     def to_json(self) -> dict[str, object]:
         return {"summary": self.summary, "cpus": [asdict(c) for c in self.cpus]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HangReport:
+        """The inverse of ``to_json`` (hang.json); ValueError on a malformed document."""
+        try:
+            cpus = []
+            for c in data["cpus"]:
+                frames = [StackFrame(str(f["address"]), str(f["symbol"]),
+                                None if f.get("location") is None else str(f["location"]),
+                                str(f["how"])) for f in c.get("frames", [])]
+                cpus.append(CpuState(int(c["index"]), str(c.get("rip", "")),
+                                     str(c.get("rsp", "")), str(c.get("rbp", "")),
+                                     int(c.get("cpl", 0)), bool(c.get("halted", False)),
+                                     frames, str(c.get("note", ""))))
+            return cls(cpus, str(data.get("summary", "")))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a hang report: {exc!r}") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> HangReport:
+        """Read hang.json; OSError or ValueError."""
+        return cls.from_json(json.loads(path.read_text()))
 
     def text(self) -> str:
         out = [self.summary, ""]
@@ -86,11 +110,18 @@ def parse_registers(text: str) -> list[dict[str, str]]:
     return [c for c in cpus if "RIP" in c]
 
 
+def qmp_int(addr: int) -> int:
+    """An unsigned 64-bit address as QMP takes it: QAPI ``int`` is signed 64-bit, and every
+    x86_64 kernel address is >= 2^63 (QEMU reinterprets the value as its 64-bit address)."""
+    addr &= 2**64 - 1
+    return addr - 2**64 if addr >= 2**63 else addr
+
+
 def _read_stack(qmp: Qmp, cpu: int, rsp: int) -> tuple[int, bytes]:
     base = rsp & ~(THREAD_SIZE - 1)
     top = base + THREAD_SIZE
     with tempfile.NamedTemporaryFile(prefix="pgo-stack-", delete=True) as tmp:
-        qmp.execute("memsave", {"val": rsp, "size": top - rsp, "filename": tmp.name,
+        qmp.execute("memsave", {"val": qmp_int(rsp), "size": top - rsp, "filename": tmp.name,
                                 "cpu-index": cpu}, timeout=10.0)
         return rsp, Path(tmp.name).read_bytes()
 
@@ -100,14 +131,14 @@ def _words(start: int, data: bytes) -> dict[int, int]:
     return {start + 8 * i: v for i, v in enumerate(struct.unpack(f"<{n}Q", data[: n * 8]))}
 
 
-def _frame(addr: int, how: str, smap: SystemMap, sym: Symbolizer | None) -> Frame:
+def _frame(addr: int, how: str, smap: SystemMap, sym: Symbolizer | None) -> StackFrame:
     loc = None
     if sym is not None:
         locs = sym.locate(addr if how == "rip" else addr - 1)
         if locs:
             loc = " <- ".join(f"{x.file}:{x.line}" + (f" ({x.function})" if x.inlined else "")
                               for x in locs)
-    return Frame(f"{addr:#018x}", smap.describe(addr), loc, how)
+    return StackFrame(f"{addr:#018x}", smap.describe(addr), loc, how)
 
 
 def collect(qmp: Qmp, system_map: Path, vmlinux: Path | None, out_dir: Path,

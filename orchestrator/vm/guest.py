@@ -3,7 +3,8 @@
 Outcomes (``BootFailure.reason``): ``qemu-failed`` (QEMU did not start; its stderr shown),
 ``boot-timeout`` (no userspace before the deadline), ``kernel-panic`` (GUEST_PANICKED from
 pvpanic, or a reset after "Kernel panic"), ``qemu-exited`` (QEMU went away),
-``ssh-not-ready`` (userspace up but no SSH before the deadline), ``guest-hung`` (the guest
+``ssh-not-ready`` (userspace up but no SSH before the deadline), ``ssh-host-key-mismatch``
+(the SSH server did not have the host key made for this guest), ``guest-hung`` (the guest
 stopped answering; hang forensics saved). Every wait has a deadline; the console is on disk
 throughout.
 """
@@ -11,6 +12,7 @@ throughout.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,16 +21,18 @@ from types import TracebackType
 
 from orchestrator import ui
 from orchestrator.kernel.image import KernelImage as KernelImage  # re-exported
+from orchestrator.results import BootInfo
 from orchestrator.rootfs.assemble import (
+    INITRD_NAME,
     SSHD_READY_MARKER,
     USERSPACE_UP_MARKER,
     build_run_initrd,
 )
-from orchestrator.rootfs.keys import RunKey, generate_run_key
-from orchestrator.vm import accel, forensics, qemu
+from orchestrator.rootfs.keys import RunKey, generate_host_key, generate_run_key
+from orchestrator.vm import accel, forensics, qemu, scratch
 from orchestrator.vm.machine import BootFailure, Machine
 from orchestrator.vm.qmp import QmpError
-from orchestrator.vm.ssh import CommandResult, SshError, SshSession
+from orchestrator.vm.ssh import CommandResult, SshError, SshHostKeyMismatch, SshSession
 
 
 @dataclass
@@ -52,6 +56,22 @@ class Guest:
     kernel: KernelImage
     boot_method: str
     hung: bool = False  # set once the guest stopped answering
+    #: SHA256 fingerprint of the guest's host key (made on the host, pinned by the client)
+    host_key_fingerprint: str = ""
+    #: the forensics of the last hang (the value the run workflow consumes; hang.json and
+    #: hang.txt in the run directory are its record, not its interface)
+    last_hang: forensics.HangReport | None = None
+
+    def boot_info(self) -> BootInfo:
+        """What the run records about the boot: accelerator, method, phase timings, the SSH
+        port QEMU bound and the pinned host key; console errors as the pump notes them."""
+        phases = {k: float(v) for k, v in self.machine.timings.to_json().items()
+                  if isinstance(v, int | float)}
+        return BootInfo(accel=self.accel.accel, method=self.boot_method, phases=phases,
+                        ssh_port=self.machine.ssh_port,
+                        ssh_host_key=self.host_key_fingerprint or None,
+                        # the pump's own list: failures noted after the boot show up too
+                        console_errors=self.machine.console.errors)
 
     def run(self, argv: list[str], *, timeout: float, **kw: object) -> CommandResult:
         return self.ssh.run(argv, timeout=timeout, **kw)  # type: ignore[arg-type]
@@ -62,8 +82,9 @@ class Guest:
         if self.machine.qmp is None or self.kernel.system_map is None or not self.machine.alive():
             return None
         try:
-            return forensics.collect(self.machine.qmp, self.kernel.system_map,
-                                     self.kernel.vmlinux, self.machine.run_dir)
+            self.last_hang = forensics.collect(self.machine.qmp, self.kernel.system_map,
+                                               self.kernel.vmlinux, self.machine.run_dir)
+            return self.last_hang
         except (QmpError, OSError) as exc:
             ui.say("vm", f"hang forensics failed: {exc}")
             return None
@@ -141,10 +162,18 @@ def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions,
     ui.say("vm", f"accelerator: {choice.accel} ({choice.why}{', cached' if choice.cached else ''})"
                  f"; boot: {method}")
     key = generate_run_key(run_dir)
-    initrd = build_run_initrd(run_dir, authorized_key=key.public_line, init_env=opts.init_env)
-    spec = qemu.MachineSpec(kernel=image, initrd=initrd, accel=choice.accel, cpus=opts.cpus,
+    host_key = generate_host_key(run_dir)
+    workdir = scratch.new_dir("vm-")
+    try:
+        initrd = build_run_initrd(run_dir, authorized_key=key.public_line,
+                                  init_env=opts.init_env, host_key=host_key.dropbear_blob,
+                                  dest=workdir / INITRD_NAME)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    spec = qemu.QemuSpec(kernel=image, initrd=initrd, accel=choice.accel, cpus=opts.cpus,
                             memory_mb=opts.memory_mb, cmdline_extra=list(opts.cmdline_extra))
-    machine = Machine(spec, run_dir)
+    machine = Machine(spec, run_dir, workdir=workdir)
     for fn in console_listeners:
         machine.console.add_listener(fn)
     try:
@@ -163,18 +192,22 @@ def boot(kernel: KernelImage, run_dir: Path, opts: BootOptions,
         if machine.gone():
             raise _fail_from_machine(machine, "SSH")
         try:
-            session = SshSession.connect("127.0.0.1", spec.ssh_port, key.key,
+            session = SshSession.connect("127.0.0.1", machine.ssh_port, key.key,
                                          connect_timeout=3.0, banner_timeout=10.0,
                                          auth_timeout=10.0, retry_until=ssh_deadline,
-                                         retry_interval=0.2)
+                                         retry_interval=0.2, host_key=host_key.key)
         except SshError as exc:
             if machine.gone():
                 raise _fail_from_machine(machine, "SSH") from exc
+            if isinstance(exc, SshHostKeyMismatch):  # not "not ready": someone else answered
+                raise BootFailure(f"SSH host key check failed: {exc.message}",
+                                  reason=exc.reason, console=machine.console.log_path) from exc
             raise BootFailure(f"SSH never ready within {opts.ssh_timeout:.0f}s after "
                               f"userspace: {exc.message}", reason="ssh-not-ready",
                               console=machine.console.log_path) from exc
         machine.timings.ssh_ready = machine.elapsed()
-        return Guest(machine, session, key, choice, kernel, method)
+        return Guest(machine, session, key, choice, kernel, method,
+                     host_key_fingerprint=host_key.fingerprint)
     except BaseException as exc:
         if isinstance(exc, Exception):
             machine.stop(powerdown_timeout=0.5)

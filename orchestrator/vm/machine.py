@@ -9,11 +9,9 @@ so even a SIGKILLed pgo-orch takes its guests with it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import shlex
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -21,9 +19,9 @@ from pathlib import Path
 from types import TracebackType
 
 from orchestrator.errors import InfraError
-from orchestrator.vm import qemu
-from orchestrator.vm.console import Console
+from orchestrator.vm import qemu, scratch
 from orchestrator.vm.qmp import Qmp, QmpError, QmpEvent
+from orchestrator.vm.serial_console import SerialConsole
 
 TERMINAL_EVENTS = {"SHUTDOWN", "GUEST_PANICKED", "RESET", "STOP"}
 _LIVE: weakref.WeakSet[Machine] = weakref.WeakSet()
@@ -40,13 +38,6 @@ class BootFailure(InfraError):
         super().__init__(text, reason=reason)
         self.console = console
         self.detail = detail
-
-
-def _pdeathsig() -> None:
-    """In the child before exec: die with SIGKILL when the parent dies."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -67,48 +58,52 @@ class Timings:
 
 @dataclass(eq=False)
 class Machine:
-    spec: qemu.MachineSpec
+    spec: qemu.QemuSpec
     run_dir: Path
-    console: Console = field(init=False)
+    console: SerialConsole = field(init=False)
     qmp: Qmp | None = field(default=None, init=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     events: list[QmpEvent] = field(default_factory=list, init=False)
     timings: Timings = field(default_factory=Timings, init=False)
     argv: list[str] = field(default_factory=list, init=False)
 
+    #: per-machine scratch directory (QMP socket, joined initrd): removed at teardown
+    workdir: Path | None = None
+    #: the host port forwarded to the guest's SSH port (read back from QEMU after start)
+    ssh_port: int = field(default=0, init=False)
+
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.console = Console(self.run_dir / "console.log")
-        self._sockdir = Path(tempfile.mkdtemp(prefix="pgo-qmp-"))
+        self.console = SerialConsole(self.run_dir / "console.log")
         self._t0 = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, *, qmp_timeout: float = 15.0) -> None:
-        """Start QEMU paused, connect QMP, start the console pump, then let the guest run."""
-        for attempt in range(3):
-            port = self.spec.ssh_port or qemu.free_port()
-            spec = self.spec
-            spec.ssh_port = port
-            try:
-                self._launch(qmp_timeout)
-                return
-            except BootFailure as exc:
-                if "host forwarding" in exc.detail and attempt < 2 and self.spec.ssh_port:
-                    spec.ssh_port = 0
-                    continue
-                raise
+    def start(self, *, qmp_timeout: float = 15.0, run: bool = True) -> None:
+        """Start QEMU paused, connect QMP, start the console pump, then let the guest run
+        (``run=False``: leave it paused; QMP ``cont`` starts it).
 
-    def _launch(self, qmp_timeout: float) -> None:
-        sock = self._sockdir / "qmp.sock"
+        The SSH port: QEMU binds it itself (``hostfwd`` port 0, unless the spec names one)
+        and the bound port is read back over QMP, so concurrent guests never race for one."""
+        if self.workdir is None:
+            self.workdir = scratch.new_dir("vm-")
+        self._launch(qmp_timeout, run)
+
+    def _launch(self, qmp_timeout: float, run: bool = True) -> None:
+        assert self.workdir is not None
+        self.workdir.mkdir(parents=True, exist_ok=True)  # also when relaunched
+        if not self.spec.name:
+            self.spec.name = str(self.run_dir)
+        sock = self.workdir / "qmp.sock"
+        sock.unlink(missing_ok=True)
         self.argv = qemu.command_line(self.spec, sock)
-        (self.run_dir / "qemu.cmdline").write_text(" ".join(self.argv) + "\n")
+        (self.run_dir / "qemu.cmdline").write_text(shlex.join(self.argv) + "\n")
         stderr = open(self.run_dir / "qemu.stderr", "wb")  # noqa: SIM115
         self._t0 = time.monotonic()
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=stderr,
-                                         preexec_fn=_pdeathsig, start_new_session=True)
+            self.proc = qemu.spawn(self.argv, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=stderr,
+                                   start_new_session=True)
         except FileNotFoundError as exc:
             raise BootFailure(f"{qemu.QEMU} not found (apt-get install -y qemu-system-x86)",
                               reason="qemu-failed") from exc
@@ -119,14 +114,25 @@ class Machine:
         self.console.start(self.proc.stdout)
         self.qmp = Qmp()
         try:
-            self.qmp.connect(sock, deadline=time.monotonic() + qmp_timeout)
+            self.qmp.connect(sock, deadline=time.monotonic() + qmp_timeout, alive=self.alive)
+            self.ssh_port = self.spec.ssh_port or self._bound_ssh_port()
+            if run:
+                self.qmp.execute("cont")
         except QmpError as exc:
             self.kill()
             err = self.qemu_stderr()
             raise BootFailure("QEMU failed to start", reason="qemu-failed",
                               console=self.console.log_path, detail=err or str(exc)) from exc
-        self.qmp.execute("cont")
         self.timings.qemu_started = 0.0
+
+    def _bound_ssh_port(self) -> int:
+        assert self.qmp is not None
+        text = self.qmp.hmp("info usernet", timeout=5.0)
+        port = qemu.parse_usernet_port(text)
+        if port is None:
+            raise QmpError(f"no SSH port forwarding in 'info usernet': {text.strip()!r}",
+                           reason="qemu-no-ssh-port")
+        return port
 
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
@@ -208,7 +214,8 @@ class Machine:
         if self.qmp is not None:
             self.qmp.close()
         self.console.close()
-        shutil.rmtree(self._sockdir, ignore_errors=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         _LIVE.discard(self)
 
     def __enter__(self) -> Machine:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import socket
+import concurrent.futures
+import contextlib
+import ctypes
+import queue
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from orchestrator.errors import InvalidInput
 
@@ -14,7 +23,7 @@ BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on random.trust_cpu
 
 
 @dataclass
-class MachineSpec:
+class QemuSpec:
     """Everything QEMU needs to start one guest."""
 
     kernel: Path
@@ -23,9 +32,11 @@ class MachineSpec:
     cpus: int = 2
     memory_mb: int = 1024
     cmdline_extra: list[str] = field(default_factory=list)
-    ssh_port: int = 0  # host port forwarded to guest port 22 (0: pick a free one)
+    ssh_port: int = 0  # host port forwarded to guest port 22 (0: QEMU binds a free one)
     pvpanic: bool = True
     extra_args: list[str] = field(default_factory=list)
+    #: shown by ``ps`` and in QMP (``-name``): the machine sets it to its run directory
+    name: str = ""
 
     def validate(self) -> None:
         if self.accel not in ("kvm", "tcg"):
@@ -45,11 +56,73 @@ class MachineSpec:
         return " ".join([BASE_CMDLINE, *self.cmdline_extra])
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (QEMU binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: "TCP[HOST_FORWARD]  8  127.0.0.1 38799  10.0.2.15  22 ..." in HMP ``info usernet``
+_USERNET_FWD = re.compile(r"TCP\[HOST_FORWARD\]\s+\d+\s+(\S+)\s+(\d+)\s+\S+\s+22\b")
+
+
+def parse_usernet_port(text: str) -> int | None:
+    """The host port QEMU bound for the guest's port 22, from HMP ``info usernet``.
+
+    With ``hostfwd=tcp:127.0.0.1:0-:22`` QEMU (libslirp) binds a port the kernel picks, so
+    no other process can take it between choosing and binding (the old free-port probe
+    raced exactly there); this reads back which port it got."""
+    for m in _USERNET_FWD.finditer(text):
+        port = int(m.group(2))
+        if port:
+            return port
+    return None
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for every QEMU we start: SIGKILL it when its parent dies
+    (PR_SET_PDEATHSIG), so even a SIGKILLed pgo-orch leaves no guest or probe behind."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Spawner:
+    """Forks every QEMU from one long-lived thread.
+
+    PR_SET_PDEATHSIG is tied to the thread that forked the child: a guest started from a
+    short-lived worker thread (a pool) would be SIGKILLed the moment that thread ended. This
+    thread lives as long as the process, so the signal fires only when pgo-orch dies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = \
+            queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="qemu-spawner",
+                                                 daemon=True)
+                self._thread.start()
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((fn, fut))
+        return fut.result()
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn(argv: list[str], **popen_kw: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **popen_kw)`` with ``die_with_parent``, forked from the
+    long-lived spawner thread (see ``_Spawner``); safe to call from any thread."""
+    return cast("subprocess.Popen[bytes]", _SPAWNER.run(
+        lambda: subprocess.Popen(argv, preexec_fn=die_with_parent, **popen_kw)))
 
 
 def is_pvh_capable(config: Path | None) -> bool:
@@ -59,7 +132,7 @@ def is_pvh_capable(config: Path | None) -> bool:
     return "CONFIG_PVH=y" in config.read_text(errors="replace").splitlines()
 
 
-def command_line(spec: MachineSpec, qmp_socket: Path) -> list[str]:
+def command_line(spec: QemuSpec, qmp_socket: Path) -> list[str]:
     """argv for QEMU: starts paused (-S) so no event is lost before QMP is connected.
 
     The serial console is QEMU's stdout (read by the console pump); the SSH port is forwarded
@@ -80,6 +153,9 @@ def command_line(spec: MachineSpec, qmp_socket: Path) -> list[str]:
         "-device", "virtio-net-pci,netdev=net0",
         "-action", "panic=pause",
     ]
+    if spec.name:
+        # QEMU's option parser takes ",," for a literal comma
+        argv += ["-name", "pgo-orch:" + spec.name.replace(",", ",,")]
     if spec.pvpanic:
         argv += ["-device", "pvpanic-pci"]
     return argv + spec.extra_args

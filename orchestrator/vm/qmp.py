@@ -12,7 +12,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,15 +56,24 @@ class Qmp:
             raise QmpError(f"QMP did not answer within {timeout:.1f}s",
                            reason="qmp-timeout") from exc
 
-    def connect(self, socket_path: Path, *, deadline: float) -> None:
-        """Connect, retrying until ``deadline`` (time.monotonic) while QEMU creates the socket."""
+    def connect(self, socket_path: Path, *, deadline: float,
+                alive: Callable[[], bool] | None = None) -> None:
+        """Connect, retrying until ``deadline`` (time.monotonic) while QEMU creates the socket.
+
+        ``alive`` (QEMU still running?) is asked on every retry: a QEMU that exited at start
+        fails the connect at once (reason ``qemu-exited``) instead of at the deadline."""
         last: BaseException | None = None
         while time.monotonic() < deadline:
+            if alive is not None and not alive():
+                raise QmpError(f"QEMU exited before QMP at {socket_path} answered",
+                               reason="qemu-exited")
             if socket_path.exists():
                 try:
                     self._call(self._client.connect(str(socket_path)),
-                               max(0.1, deadline - time.monotonic()))
+                               max(0.1, min(2.0, deadline - time.monotonic())))
                     break
+                except QmpError as exc:  # this attempt's own deadline
+                    last = exc
                 except (QMPError, OSError) as exc:
                     last = exc
             time.sleep(0.02)

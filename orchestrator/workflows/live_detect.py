@@ -28,7 +28,8 @@ class LiveDetector:
         for f in found:
             if self.first_header_at is None:
                 self.first_header_at = time.monotonic()
-            ui.say("detect", f"{f.klass}: {f.title}{' (corrupted)' if f.corrupted else ''}")
+            cut = " (corrupted)" if f.corrupted and not f.title.endswith("(corrupted)") else ""
+            ui.say("detect", f"{f.klass}: {f.title}{cut}")
         self._found.extend(found)
 
     def findings(self) -> list[Finding]:

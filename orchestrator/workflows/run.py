@@ -39,7 +39,6 @@ from orchestrator.kernel import build as kbuild
 from orchestrator.kernel import defaults
 from orchestrator.kernel.kconfig import read_config
 from orchestrator.results import (
-    BootInfo,
     KernelInfo,
     ProfileCheck,
     RunCheck,
@@ -250,9 +249,7 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, rd: RunDir, opts: Run
         obs.boot_failure = (exc.reason, exc.message)
         return obs
     result.timings.mark("boot", time.monotonic() - t0)
-    result.boot = BootInfo(accel=g.accel.accel, method=g.boot_method,
-                           phases={k: float(v) for k, v in g.machine.timings.to_json().items()
-                                   if isinstance(v, int | float)})
+    result.boot = g.boot_info()  # vm hook: accel, method, phases + SSH port and host key
     hung = False
     with g:
         try:
@@ -269,8 +266,8 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, rd: RunDir, opts: Run
         t2 = time.monotonic()
     result.timings.mark("teardown", time.monotonic() - t2)
     obs.findings = live.findings()
-    if hung and rd.hang_json.exists():
-        obs.findings = hang_title.complete(obs.findings, rd.hang_json)
+    if hung and g.last_hang is not None:  # vm hook: the forensics value, not hang.json
+        obs.findings = hang_title.complete(obs.findings, g.last_hang)
     return obs
 
 

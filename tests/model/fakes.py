@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from orchestrator.kernel import build as kbuild
+from orchestrator.results import BootInfo
 from orchestrator.vm import guest as vmguest
 from orchestrator.vm.ssh import CommandResult
 from orchestrator.workflows import run as wrun
@@ -127,7 +128,11 @@ class FakeGuest:
         self.accel = FakeAccel()
         self.boot_method = "pvh"
         self.hung = False
+        self.last_hang = None
         self._responsive = responsive
+
+    def boot_info(self) -> BootInfo:
+        return BootInfo(accel=self.accel.accel, method=self.boot_method)
 
     def responsive(self, timeout: float = 5.0) -> bool:
         return self._responsive

@@ -24,7 +24,8 @@ def test_renders_completely() -> None:
     assert "{{" not in text and "{%" not in text
     assert "10.0.2.15/24" in text and "via 10.0.2.2" in text
     assert ":0016 " in text  # port 22 as /proc/net/tcp writes it
-    assert "/usr/sbin/dropbear -R -E -s -F -p 22" in text
+    assert "/usr/sbin/dropbear $hostkey_opt -E -s -F -p 22" in text
+    assert 'hostkey_opt="-r /etc/dropbear/dropbear_ed25519_host_key"' in text
 
 
 def test_markers_and_fault_flags_present() -> None:

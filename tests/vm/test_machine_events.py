@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.vm.machine import Machine
-from orchestrator.vm.qemu import MachineSpec
+from orchestrator.vm.qemu import QemuSpec
 from orchestrator.vm.qmp import QmpEvent
 
 
 def _machine(tmp_path: Path, *names: str) -> Machine:
-    m = Machine(MachineSpec(kernel=Path("k"), initrd=Path("i")), tmp_path)
+    m = Machine(QemuSpec(kernel=Path("k"), initrd=Path("i")), tmp_path)
     m.events = [QmpEvent(n, {}, float(i)) for i, n in enumerate(names)]
     return m
 

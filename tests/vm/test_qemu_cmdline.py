@@ -8,8 +8,8 @@ from orchestrator.errors import InvalidInput
 from orchestrator.vm import qemu
 
 
-def _spec(**kw: object) -> qemu.MachineSpec:
-    spec = qemu.MachineSpec(kernel=Path("/k/vmlinux"), initrd=Path("/r/initrd.gz"), ssh_port=2222)
+def _spec(**kw: object) -> qemu.QemuSpec:
+    spec = qemu.QemuSpec(kernel=Path("/k/vmlinux"), initrd=Path("/r/initrd.gz"), ssh_port=2222)
     for k, v in kw.items():
         setattr(spec, k, v)
     return spec
@@ -49,9 +49,25 @@ def test_pvh_detection(tmp_path: Path) -> None:
     assert not qemu.is_pvh_capable(None)
 
 
-def test_free_port_is_bindable() -> None:
-    import socket
+def test_qemu_binds_the_ssh_port_itself() -> None:
+    """Item 4: no port is chosen before QEMU binds it (that raced); QEMU binds port 0."""
+    assert not hasattr(qemu, "free_port")
+    argv = qemu.command_line(_spec(ssh_port=0), Path("/tmp/q.sock"))
+    assert "user,id=net0,hostfwd=tcp:127.0.0.1:0-:22" in argv
 
-    port = qemu.free_port()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))
+
+#: HMP "info usernet" of QEMU 7.2 (Debian 12) started with hostfwd=tcp:127.0.0.1:0-:22
+USERNET = ("Hub -1 (net0):\r\n  Protocol[State]    FD  Source Address  Port   Dest. Address  "
+           "Port RecvQ SendQ\r\n  TCP[HOST_FORWARD]   8       127.0.0.1 38799       10.0.2.15"
+           "    22     0     0\r\n")
+
+
+def test_bound_port_read_back_from_info_usernet() -> None:
+    assert qemu.parse_usernet_port(USERNET) == 38799
+    assert qemu.parse_usernet_port("Hub -1 (net0):\r\n") is None
+
+
+def test_qemu_is_named_after_its_run_dir() -> None:
+    """``ps`` (and the tests' leak checks) can tell whose QEMU it is; commas are escaped."""
+    argv = qemu.command_line(_spec(name="/runs/a,b"), Path("/tmp/q.sock"))
+    assert argv[argv.index("-name") + 1] == "pgo-orch:/runs/a,,b"

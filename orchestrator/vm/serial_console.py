@@ -2,7 +2,11 @@
 
 A pump thread reads QEMU's stdout (the serial port), appends every chunk to console.log
 (flushed at once, so nothing is lost whatever happens to pgo-orch), keeps a bounded tail in
-memory, and hands the bytes to listeners (e.g. the splat detector).
+memory, and hands the bytes to listeners (e.g. the splat detector). It never stops before
+QEMU's EOF: a full disk or a failing listener is noted in ``errors``, not fatal.
+
+(Named ``serial_console`` so it is not mistaken for ``detect/console.py``, the parser of
+console lines.)
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ Listener = Callable[[bytes], None]
 _TAIL = 256 * 1024
 
 
-class Console:
+class SerialConsole:
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
@@ -29,6 +33,9 @@ class Console:
         self.last_output: float | None = None
         self.eof = False
         self.total = 0
+        #: consumer failures the pump survived (log write, listener), one line per kind
+        self.errors: list[str] = []
+        self._error_kinds: set[tuple[str, str, object]] = set()
 
     def add_listener(self, fn: Listener) -> None:
         with self._cond:
@@ -39,15 +46,37 @@ class Console:
                                         daemon=True)
         self._thread.start()
 
+    def _note(self, what: str, exc: BaseException) -> None:
+        """Record a consumer failure once per kind (the pump itself never stops for one)."""
+        text = f"{what}: {type(exc).__name__}: {exc}"
+        key = (what, type(exc).__name__, getattr(exc, "errno", None))
+        with self._cond:
+            if key in self._error_kinds:
+                return
+            self._error_kinds.add(key)
+            self.errors.append(text)
+
     def _pump(self, stream: IO[bytes]) -> None:
+        """Drain QEMU's output until EOF, whatever the log file or the listeners do.
+
+        A failed log write (disk full) or a raising listener is recorded in ``errors`` and
+        the pump goes on: if it stopped, QEMU's stdout pipe would fill and the guest's serial
+        port would block, which would look like a hang of the kernel under test."""
         read = getattr(stream, "read1", stream.read)
         try:
             while True:
-                chunk = read(65536)
+                try:
+                    chunk = read(65536)
+                except OSError as exc:
+                    self._note("reading QEMU's output", exc)
+                    break
                 if not chunk:
                     break
                 now = time.monotonic()
-                self._log.write(chunk)
+                try:
+                    self._log.write(chunk)
+                except (OSError, ValueError) as exc:
+                    self._note(f"writing {self.log_path}", exc)
                 with self._cond:
                     if self.first_output is None:
                         self.first_output = now
@@ -59,7 +88,10 @@ class Console:
                     listeners = list(self._listeners)
                     self._cond.notify_all()
                 for fn in listeners:
-                    fn(chunk)
+                    try:
+                        fn(chunk)
+                    except Exception as exc:  # noqa: BLE001 - a consumer's bug, not ours to die of
+                        self._note(f"console listener {getattr(fn, '__qualname__', fn)}", exc)
         finally:
             with self._cond:
                 self.eof = True
