@@ -119,7 +119,7 @@ def _run_on_slot(job: Job, run_one: RunOne, book: LeaseBook, *, overcommit: bool
     with book.acquire(demand, overcommit=overcommit, label=label, cancel=cancel) as lease:
         if on_start is not None:
             on_start(job, lease.slot)
-        t0 = time.monotonic()
+        t0, started_at = time.monotonic(), time.time()
         with ui.route(log_sink(job)), PressureWatch(book.host.cpus) as watch:
             result = run_one(job)
         info: dict[str, Any] = {
@@ -128,6 +128,7 @@ def _run_on_slot(job: Job, run_one: RunOne, book: LeaseBook, *, overcommit: bool
             "host_cpus": book.host.cpus, "running_vcpus": lease.running_vcpus,
             "overcommitted": lease.overcommitted, "waited_s": lease.waited_s,
             "held_s": round(time.monotonic() - t0, 3),
+            "started_at": round(started_at, 3), "ended_at": round(time.time(), 3),
             "cpu_pressure_max": watch.max_psi, "load1_max": watch.max_load1,
             "starved": watch.starved,
         }
