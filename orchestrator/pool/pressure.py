@@ -21,9 +21,9 @@ STARVED_LOAD_PER_CPU = 1.5
 SAMPLE_S = 2.0
 
 
-def read_psi_some_avg10(path: Path = PSI_CPU) -> float | None:
+def read_psi_some_avg10(path: Path | None = None) -> float | None:
     try:
-        for line in path.read_text().splitlines():
+        for line in (path or PSI_CPU).read_text().splitlines():
             if line.startswith("some "):
                 for part in line.split()[1:]:
                     k, _, v = part.partition("=")
@@ -34,9 +34,9 @@ def read_psi_some_avg10(path: Path = PSI_CPU) -> float | None:
     return None
 
 
-def read_load1(path: Path = LOADAVG) -> float | None:
+def read_load1(path: Path | None = None) -> float | None:
     try:
-        return float(path.read_text().split()[0])
+        return float((path or LOADAVG).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
 
