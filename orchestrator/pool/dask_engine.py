@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import InfraError, InvalidInput, ToolMissing
 from orchestrator.job import Job
-from orchestrator.pool.execute import error_result
+from orchestrator.pool.execute import InfraRetry, error_result
 from orchestrator.pool.host import default_slots, demand_of_scenario
 from orchestrator.pool.prebuild import distinct_kernels, kernel_identity
 from orchestrator.pool.progress import Progress
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: transient infrastructure errors get this many more attempts
 INFRA_RETRIES = 1
+#: a result carrying this key stands for an InvalidInput raised on the worker
+INVALID_INPUT_KEY = "_invalid_input"
 CONNECT_TIMEOUT_S = 20.0
 WORKERS_TIMEOUT_S = 60.0
 
@@ -71,8 +73,17 @@ def run_task(job_json: dict[str, Any], build_status: dict[str, Any] | None,
     except ValueError:
         worker = ""
     job = Job.from_json(job_json)
-    result = execute(job, run_job, LeaseBook(), overcommit=overcommit, engine="dask",
-                     max_retries=max_retries, raise_for_retry=True, worker=worker)
+    try:
+        result = execute(job, run_job, LeaseBook(), overcommit=overcommit, engine="dask",
+                         max_retries=max_retries, raise_for_retry=True, worker=worker)
+    except InfraRetry:
+        raise  # the one exception Dask retries
+    except InvalidInput as exc:  # never retried; the client raises it again
+        result = error_result(job, "invalid-input", exc.message)
+        result[INVALID_INPUT_KEY] = {"message": exc.message, "reason": exc.reason}
+    except Exception as exc:  # noqa: BLE001 - a pgo-orch bug on a worker: not retried
+        result = error_result(job, "infra", f"internal error on worker {worker}: "
+                              f"{type(exc).__name__}: {exc}")
     if build_status is not None:
         result.setdefault("pool", {})["build_task"] = build_status
     return result
@@ -151,24 +162,30 @@ class DaskRunner:
                       f"{len(builds)} kernel build task(s)")
         by_key = {f.key: j for f, j in zip(futures, jobs, strict=True)}
         results: dict[str, dict[str, Any]] = {}
-        for fut in distributed.as_completed(futures):
-            job = by_key[fut.key]
-            res = _outcome(fut, job)
-            results[job.job_id] = res
-            progress.finished(job, res)
+        try:
+            for fut in distributed.as_completed(futures):
+                job = by_key[fut.key]
+                res = _outcome(fut, job)
+                results[job.job_id] = res
+                progress.finished(job, res)
+        except BaseException:  # invalid input or Ctrl-C: nothing more of this batch runs
+            client.cancel([*futures, *builds.values()])  # type: ignore[no-untyped-call]
+            raise
         return [results[j.job_id] for j in jobs]
 
 
 def _outcome(fut: Any, job: Job) -> dict[str, Any]:
     """The result of a finished task; a lost worker or an exhausted retry is an error."""
     try:
-        return dict(fut.result())
-    except InvalidInput:
-        raise
+        res = dict(fut.result())
     except Exception as exc:  # noqa: BLE001 - KilledWorker, InfraRetry, worker-side bugs
         name = type(exc).__name__
         code = "dask-killed-worker" if name == "KilledWorker" else "infra"
         return error_result(job, code, f"{name}: {exc}")
+    bad = res.pop(INVALID_INPUT_KEY, None)
+    if isinstance(bad, dict):
+        raise InvalidInput(str(bad.get("message")), reason=str(bad.get("reason")))
+    return res
 
 
 def _check_workers(client: Client, progress: Progress) -> bool:

@@ -80,3 +80,31 @@ def test_dask_runner_refuses_workers_without_qemu(tmp_path: Path) -> None:
     with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as c, \
             distributed.Client(c) as client, pytest.raises(InfraError, match="qemu=1"):
         DaskRunner(client=client, progress=Progress([], stream=io.StringIO()))(jobs)
+
+
+def test_dask_invalid_input_is_raised_and_bugs_are_not_retried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PGO_ORCH_CACHE", str(tmp_path / "cache"))
+    import orchestrator.job
+
+    calls: list[str] = []
+
+    def broken(job: Job) -> dict[str, object]:
+        calls.append(job.job_id)
+        if '"bad"' in job.scenario_text:
+            raise InvalidInput("no such tree", field="job.tree")
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(orchestrator.job, "run_job", broken)
+    mk = lambda n: Job(scenario_text=scenario(n), out_root=str(tmp_path / "o"))  # noqa: E731
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None, resources={"qemu": 1}) as cluster, \
+            distributed.Client(cluster) as client:
+        runner = DaskRunner(client=client, progress=Progress([], stream=io.StringIO()))
+        (res,) = runner([mk("buggy")])
+        assert res["verdict"] == "error" and "RuntimeError: a bug" in res["reason"]
+        assert len(calls) == 1  # a bug is not an infrastructure error: no retry
+        with pytest.raises(InvalidInput, match="no such tree"):
+            runner([mk("bad")])
+        assert len(calls) == 2
