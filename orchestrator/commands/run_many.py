@@ -121,17 +121,13 @@ def _print(rows: list[dict[str, Any]]) -> None:
 
 @contextlib.contextmanager
 def single_run_slot(sc: Scenario, args: argparse.Namespace) -> Iterator[None]:
-    """Around a single ``pgo-orch run``: build its kernel first (outside the budget), then
-    hold a pool lease while the guest runs, like every pooled run on this host."""
+    """Around a single ``pgo-orch run``: hold a pool lease for the whole run, like every
+    pooled guest on this host. The lease also covers the run's kernel build (a cache hit in
+    the common case): building first, outside the run, would leave a run interrupted during
+    its build without the report that says so. Batches build first, outside the budget."""
     from orchestrator.pool.host import demand_of_scenario
     from orchestrator.pool.lease import LeaseBook
-    from orchestrator.pool.prebuild import build_kernel
 
-    job = jobs_for([sc], argparse.Namespace(**{**vars(args), "repeat": 1}), "")[0]
-    status = build_kernel(job)
-    if not status.get("ok"):
-        yield  # the run reports the failed build itself; no guest will start
-        return
     book = LeaseBook()
     demand = demand_of_scenario(sc.source_text, args.accel)
     with book.acquire(demand, overcommit=getattr(args, "overcommit", False),
