@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.errors import InfraError, InvalidInput, ToolMissing
+from orchestrator.tools import install_hint
 
 #: A fixed identity and date: commits pgo-orch makes (the default tree, applied series) get
 #: the same hashes on every machine.
@@ -49,7 +50,7 @@ def git_try(repo: Path, *args: str, env: Mapping[str, str] | None = None,
                               errors="replace", env=full_env, timeout=timeout,
                               input=input_text, check=False)
     except FileNotFoundError as exc:
-        raise ToolMissing("git", "apt-get install -y git") from exc
+        raise ToolMissing("git", install_hint("git")) from exc
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {' '.join(args[:2])} did not finish within {timeout:.0f}s in "
                        f"{repo}", reason="git-timeout") from exc
@@ -64,6 +65,19 @@ def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, timeout: f
         raise GitError(f"git {' '.join(args)} failed in {repo} (exit {proc.returncode}): "
                        f"{msg}", stderr=msg, returncode=proc.returncode)
     return proc.stdout
+
+
+def git_bytes(repo: Path, *args: str, timeout: float = 600.0) -> bytes | None:
+    """``git -C repo ARGS``'s stdout as bytes (diffs, ``-z`` listings); None when git fails."""
+    try:
+        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
+                              timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise ToolMissing("git", install_hint("git")) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {' '.join(args[:2])} did not finish within {timeout:.0f}s in "
+                       f"{repo}", reason="git-timeout") from exc
+    return proc.stdout if proc.returncode == 0 else None
 
 
 def resolve_commit(repo: Path, rev: str, *, field: str = "--rev") -> str:

@@ -19,7 +19,7 @@ from orchestrator.detect.frames import Frame
 from orchestrator.errors import ExitCode, InvalidInput
 from orchestrator.scenario.driver import ReaderStats
 
-__all__ = ["BootInfo", "Check", "KernelInfo", "ProfileCheck", "ReadTotals", "RunOptions",
+__all__ = ["BootInfo", "RunCheck", "KernelInfo", "ProfileCheck", "ReadTotals", "RunOptions",
            "RunResult", "Timings", "Verdict", "finding_from_json"]
 
 #: reason codes (``RunResult.reason_code``) of a failing run
@@ -60,7 +60,7 @@ class RunOptions:
 
 
 @dataclass
-class Check:
+class RunCheck:
     """One scenario check (a JUnit test case)."""
 
     name: str
@@ -206,7 +206,7 @@ class RunResult:
     readers: list[ReaderStats] = field(default_factory=list)
     profiles: list[ProfileCheck] = field(default_factory=list)
     profile_path: str | None = None
-    checks: list[Check] = field(default_factory=list)
+    checks: list[RunCheck] = field(default_factory=list)
     kernel: KernelInfo = field(default_factory=KernelInfo)
     boot: BootInfo = field(default_factory=BootInfo)
     hang: str | None = None
@@ -266,7 +266,7 @@ class RunResult:
                 readers=[_reader_from_json(x) for x in d.get("readers", [])],
                 profiles=[ProfileCheck.from_json(x) for x in d.get("profiles", [])],
                 profile_path=d.get("profile_path"),
-                checks=[Check(**x) for x in d.get("checks", [])],
+                checks=[RunCheck(**x) for x in d.get("checks", [])],
                 kernel=KernelInfo.from_json(d.get("kernel") or {}),
                 boot=BootInfo.from_json(d.get("boot") or {}),
                 hang=d.get("hang"),

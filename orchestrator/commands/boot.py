@@ -42,12 +42,6 @@ def boot_options(args: argparse.Namespace) -> vmguest.BootOptions:
                                cmdline_extra=list(args.cmdline), boot_method=args.boot_method)
 
 
-def kernel_image(result: kbuild.BuildResult) -> vmguest.KernelImage:
-    from orchestrator.vm import guest as vmguest
-
-    return vmguest.KernelImage(result.vmlinux, result.bzimage, result.config, result.system_map)
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser("boot", help="boot a kernel under QEMU q35 and run a command over SSH",
                        description="Boot a built kernel (default: the default kernel) and run "
@@ -64,18 +58,23 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.vm import guest as vmguest
-    from orchestrator.vm.machine import BootFailure
-
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     result = kbuild.build(request_from_args(args))
+    with result.lease():  # the cache does not prune this kernel while the guest runs it
+        return _boot(args, result, command)
+
+
+def _boot(args: argparse.Namespace, result: kbuild.BuildResult, command: list[str]) -> int:
+    from orchestrator.vm import guest as vmguest
+    from orchestrator.vm.machine import BootFailure
+
     run_dir = new_run_dir(args.out, "boot")
     report: dict[str, object] = {"run_dir": str(run_dir), "kernel": result.to_json()}
     ui.say("vm", f"run directory: {run_dir}")
     try:
-        g = vmguest.boot(kernel_image(result), run_dir, boot_options(args))
+        g = vmguest.boot(result.image(), run_dir, boot_options(args))
     except BootFailure as exc:
         report.update(outcome=exc.reason, reason=exc.reason, error=exc.message,
                       console=str(run_dir / "console.log"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         "-j",
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
+        default=None,
         help="parallel make jobs (default: number of CPUs)",
     )
     g.add_argument("--llvm", default="1", help="value of make's LLVM= (default: 1)")
@@ -59,17 +58,9 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> kbuild.BuildRequest:
-    tree = args.tree if args.tree is not None else defaults.default_tree()
-    frags = args.fragments if args.fragments is not None else defaults.default_fragments()
-    return kbuild.BuildRequest(
-        tree=tree,
-        base_config=args.config,
-        fragments=list(frags),
-        options=list(args.options),
-        jobs=args.jobs,
-        llvm=args.llvm,
-        rev=args.rev,
-    )
+    return defaults.resolve_request(tree=args.tree, rev=args.rev, base_config=args.config,
+                                    fragments=args.fragments, options=args.options,
+                                    jobs=args.jobs, llvm=args.llvm)
 
 
 def register(sub: Any) -> None:

@@ -16,22 +16,16 @@ from pathlib import Path
 
 from orchestrator import proc
 from orchestrator.errors import InfraError, ToolMissing
+from orchestrator.git import FIXED_IDENTITY, git_try
+from orchestrator.git import git as run_git
+from orchestrator.kernel import locks
 from orchestrator.paths import KERNEL_PATCHES, cache_root
+from orchestrator.tools import file_hint
 
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 DEFAULT_NAME = "linux-source-6.1"
 #: Series applied to the default tree, in order (directories under kernel-patches/).
 DEFAULT_SERIES: tuple[str, ...] = ()
-
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "pgo-orch",
-    "GIT_AUTHOR_EMAIL": "pgo-orch@localhost",
-    "GIT_COMMITTER_NAME": "pgo-orch",
-    "GIT_COMMITTER_EMAIL": "pgo-orch@localhost",
-    "GIT_AUTHOR_DATE": "2023-01-01T00:00:00+0000",
-    "GIT_COMMITTER_DATE": "2023-01-01T00:00:00+0000",
-}
-
 
 def _log(msg: str) -> None:
     print(f"[tree] {msg}", file=sys.stderr, flush=True)
@@ -39,8 +33,9 @@ def _log(msg: str) -> None:
 
 def git(tree: Path, *args: str, timeout: float = 600.0, check: bool = True) -> str:
     """Run git in ``tree`` with pgo-orch's fixed identity; returns stdout."""
-    return proc.run(["git", "-C", str(tree), *args], env=_GIT_ENV, timeout=timeout,
-                    check=check).stdout
+    if check:
+        return run_git(tree, *args, env=FIXED_IDENTITY, timeout=timeout)
+    return git_try(tree, *args, env=FIXED_IDENTITY, timeout=timeout).stdout
 
 
 def series_patches(series: str, patches_root: Path = KERNEL_PATCHES) -> list[Path]:
@@ -87,24 +82,17 @@ def ensure_default_tree(
     if _stamp(stamp) == want:
         return tree
     if not tarball.exists() and not tree.exists():
-        raise ToolMissing(str(tarball), "apt-get install -y linux-source-6.1")
+        raise ToolMissing(str(tarball), file_hint("linux-source-6.1"))
     with open(base / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _stamp(stamp) == want:
             return tree
         if tree.exists():
-            _log(f"patch series changed: resetting {tree} to the base and re-applying")
-            git(tree, "am", "--abort", check=False)
-            main = _main_branch(tree)
-            git(tree, "checkout", "-q", "-f", main)
-            git(tree, "reset", "-q", "--hard", "pgo-orch-base")
-            for tag in git(tree, "tag", "-l").split():
-                if "/" in tag:
-                    git(tree, "tag", "-d", tag)
-            for side in side_series:
-                git(tree, "branch", "-D", side, check=False)
-            _apply(tree, series, patches_root)
-            _apply_side(tree, side_series, patches_root)
+            # builders hold the tree's lock shared from reading its state to copying their
+            # artifacts: the reset waits for them, and new builds wait for the reset
+            with locks.hold(locks.tree_lock(tree, root), what="builds using the tree to "
+                            "finish before it is reset"):
+                _reset(tree, series, side_series, patches_root)
         else:
             tmp = base / f".{name}.partial"
             if tmp.exists():
@@ -129,6 +117,22 @@ def ensure_default_tree(
             tmp.rename(tree)
         stamp.write_text(want + "\n")
     return tree
+
+
+def _reset(tree: Path, series: Sequence[str], side_series: Sequence[str],
+           patches_root: Path) -> None:
+    _log(f"patch series changed: resetting {tree} to the base and re-applying")
+    git(tree, "am", "--abort", check=False)
+    main = _main_branch(tree)
+    git(tree, "checkout", "-q", "-f", main)
+    git(tree, "reset", "-q", "--hard", "pgo-orch-base")
+    for tag in git(tree, "tag", "-l").split():
+        if "/" in tag:
+            git(tree, "tag", "-d", tag)
+    for side in side_series:
+        git(tree, "branch", "-D", side, check=False)
+    _apply(tree, series, patches_root)
+    _apply_side(tree, side_series, patches_root)
 
 
 def _stamp(stamp: Path) -> str | None:
@@ -171,7 +175,7 @@ def _apply_side(tree: Path, side_series: Sequence[str], patches_root: Path) -> N
 
 def _kernel_version(tree: Path) -> str:
     fields: dict[str, str] = {}
-    for line in (tree / "Makefile").read_text(errors="replace").splitlines()[:6]:
+    for line in (tree / "Makefile").read_text(errors="replace").splitlines()[:40]:
         key, sep, value = line.partition("=")
         if sep:
             fields[key.strip()] = value.strip()

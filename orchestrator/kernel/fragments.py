@@ -43,7 +43,7 @@ class Fragment:
 
     @property
     def text(self) -> str:
-        return self.path.read_text()
+        return read_text(self.path)
 
 
 def parse_line(
@@ -87,13 +87,26 @@ def parse_line(
     return Request(m.group(1), value, source)
 
 
-def parse_fragment(path: Path, name: str | None = None) -> Fragment:
+def read_text(path: Path, what: str = "fragment") -> str:
+    """The UTF-8 text of a config input; InvalidInput naming the file (and line) otherwise."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
+        reason = "unreadable-" + what.replace(" ", "-")
+        raise InvalidInput(f"cannot read {what}: {exc.strerror}", path=str(path),
+                           reason=reason) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise InvalidInput(
-            f"cannot read fragment: {exc.strerror}", path=str(path), reason="unreadable-fragment"
+            f"{what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})",
+            path=str(path), line=data[: exc.start].count(b"\n") + 1,
+            reason="not-utf8",
         ) from exc
+
+
+def parse_fragment(path: Path, name: str | None = None) -> Fragment:
+    text = read_text(path)
     requests = []
     for n, raw in enumerate(text.splitlines(), start=1):
         req = parse_line(raw, f"{path}:{n}", path=str(path), lineno=n)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import InfraError, InvalidInput
+from orchestrator.git import git_bytes
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,9 @@ def check_tree(path: Path) -> Path:
 
 def _git(tree: Path, *args: str) -> bytes | None:
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(tree), *args], capture_output=True, timeout=300, check=False
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return git_bytes(tree, *args, timeout=300)
+    except InfraError:  # git missing or too slow: treat the tree as not a repository
         return None
-    return proc.stdout if proc.returncode == 0 else None
 
 
 def tree_state(tree: Path) -> TreeState:

@@ -2,32 +2,18 @@
 
 All revisions of a tree share that worktree (and so the build's out directory), so moving
 from one commit to the next rebuilds only what changed, which series and bisect rely on.
+A build holds the worktree's lock (:func:`lock_path`) from its checkout until its artifacts
+are copied, so two builds of different revisions never mix sources.
 """
 
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
 
-from orchestrator.errors import InfraError, InvalidInput
+from orchestrator.errors import InfraError
+from orchestrator.git import git_try
 from orchestrator.paths import cache_root
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          timeout=600, check=False)
-
-
-def resolve_rev(repo: Path, rev: str) -> str:
-    """The full commit id of ``rev`` in ``repo``; InvalidInput if it is not a commit there."""
-    if not rev or rev.startswith("-") or any(c in rev for c in "\0\n "):
-        raise InvalidInput(f"bad revision {rev!r}", field="--rev")
-    proc = _git(repo, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
-    if proc.returncode != 0:
-        raise InvalidInput(f"{rev!r} is not a commit in {repo} (is it a git repository?)",
-                           field="--rev", reason="unknown-rev")
-    return proc.stdout.strip()
 
 
 def path_for(repo: Path) -> Path:
@@ -36,14 +22,22 @@ def path_for(repo: Path) -> Path:
     return cache_root() / "worktrees" / f"{repo.name}-{digest}"
 
 
+def lock_path(wt: Path) -> Path:
+    """The lock file a build holds while it uses the worktree ``wt``."""
+    return wt.with_name(wt.name + ".lock")
+
+
 def checkout(repo: Path, wt: Path, commit: str) -> None:
-    """Put ``wt`` at ``commit`` (detached); files that do not change keep their mtimes."""
+    """Put ``wt`` at ``commit`` (detached); files that do not change keep their mtimes.
+
+    The caller holds :func:`lock_path` of ``wt``.
+    """
     if not (wt / ".git").exists():
         wt.parent.mkdir(parents=True, exist_ok=True)
-        _git(repo, "worktree", "prune")
-        proc = _git(repo, "worktree", "add", "-f", "--detach", str(wt), commit)
+        git_try(repo, "worktree", "prune")
+        proc = git_try(repo, "worktree", "add", "-f", "--detach", str(wt), commit)
     else:
-        proc = _git(wt, "checkout", "-q", "-f", "--detach", commit)
+        proc = git_try(wt, "checkout", "-q", "-f", "--detach", commit)
     if proc.returncode != 0:
         raise InfraError(f"git could not check out {commit} into {wt}: {proc.stderr.strip()}",
                          reason="checkout-failed")

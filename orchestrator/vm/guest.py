@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from orchestrator import ui
+from orchestrator.kernel.image import KernelImage as KernelImage  # re-exported
 from orchestrator.rootfs.assemble import (
     SSHD_READY_MARKER,
     USERSPACE_UP_MARKER,
@@ -28,19 +29,6 @@ from orchestrator.vm import accel, forensics, qemu
 from orchestrator.vm.machine import BootFailure, Machine
 from orchestrator.vm.qmp import QmpError
 from orchestrator.vm.ssh import CommandResult, SshError, SshSession
-
-
-@dataclass
-class KernelImage:
-    """What boot needs from a build."""
-
-    vmlinux: Path
-    bzimage: Path
-    config: Path | None = None
-    system_map: Path | None = None
-
-    def pvh(self) -> bool:
-        return qemu.is_pvh_capable(self.config)
 
 
 @dataclass

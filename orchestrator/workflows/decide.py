@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.detect.detector import Finding
-from orchestrator.results import Check, ProfileCheck, Verdict
+from orchestrator.results import ProfileCheck, RunCheck, Verdict
 from orchestrator.scenario.driver import ReaderStats
 from orchestrator.scenario.model import Scenario
 
@@ -34,7 +34,7 @@ class Observations:
     readers: list[ReaderStats] = field(default_factory=list)
     profiles: list[ProfileCheck] = field(default_factory=list)
     #: checks recorded while the run went (profile interface, setup commands, ...)
-    checks: list[Check] = field(default_factory=list)
+    checks: list[RunCheck] = field(default_factory=list)
     hang: str | None = None  # summary when the guest stopped answering
     stop: Stop | None = None
     #: (reason slug, message) when the guest did not boot
@@ -46,7 +46,7 @@ class Decision:
     verdict: Verdict
     reason: str
     reason_code: str
-    checks: list[Check]
+    checks: list[RunCheck]
     reproduced: bool | None
 
 
@@ -59,22 +59,22 @@ def decide(sc: Scenario, obs: Observations) -> Decision:
                if f.expected is None and ("*" in fail_on or f.klass in fail_on)]
     checks = list(obs.checks)
     for f in obs.findings:
-        checks.append(Check(f"kernel: {f.title}", f not in failing,
+        checks.append(RunCheck(f"kernel: {f.title}", f not in failing,
                             f.klass + (f" (expected: {f.expected})" if f.expected else ""),
                             f.report))
     if not obs.findings:
-        checks.append(Check("kernel: no splat", True, "no kernel report on the console"))
+        checks.append(RunCheck("kernel: no splat", True, "no kernel report on the console"))
     strict_reads = sc.verdict.fail_on_read_errors
     for r in obs.readers:
         msg = f"{r.reads} reads, {r.failures} failed, {r.short} short"
         if r.errors:
             msg += f" ({', '.join(r.errors)})"
-        checks.append(Check(f"reader {r.name}.{r.worker}",
+        checks.append(RunCheck(f"reader {r.name}.{r.worker}",
                             not (r.failures or r.short) or not strict_reads, msg,
                             "\n".join(r.events)))
     for p in obs.profiles:
         if p.valid is not None:
-            checks.append(Check(f"profile {Path(p.file).name}", p.valid, p.message, p.detail))
+            checks.append(RunCheck(f"profile {Path(p.file).name}", p.valid, p.message, p.detail))
     read_fail = [r for r in obs.readers if r.failures or r.short]
     bad_profiles = [p for p in obs.profiles if p.valid is False]
 
@@ -100,7 +100,7 @@ def _boot_failure(obs: Observations, failure: tuple[str, str],
                   reproduced: bool | None) -> Decision:
     """A boot that died with a kernel report is the kernel's problem; otherwise infra."""
     code, message = failure
-    checks = [*obs.checks, Check("boot", False, code, message)]
+    checks = [*obs.checks, RunCheck("boot", False, code, message)]
     fatal = [f for f in obs.findings if f.fatal or f.klass == "panic"]
     if code == "kernel-panic" and fatal:
         return Decision(Verdict.FAIL, f"kernel panic during boot: {fatal[0].title}",

@@ -33,9 +33,9 @@ from orchestrator.kernel import defaults
 from orchestrator.kernel.kconfig import read_config
 from orchestrator.results import (
     BootInfo,
-    Check,
     KernelInfo,
     ProfileCheck,
+    RunCheck,
     RunOptions,
     RunResult,
     Verdict,
@@ -139,7 +139,7 @@ def _toml_note(sc: Scenario) -> str:
 
 def _end(result: RunResult, verdict: Verdict, code: str, reason: str, detail: str = "") -> None:
     result.verdict, result.reason_code, result.reason = verdict, code, reason
-    result.checks.append(Check("infrastructure" if verdict is Verdict.ERROR else code,
+    result.checks.append(RunCheck("infrastructure" if verdict is Verdict.ERROR else code,
                                False, code, detail or reason))
 
 
@@ -236,7 +236,7 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, rd: RunDir, opts: Run
             hung = _ssh_failure(g, exc, obs)
         except OSError as exc:  # host side: a full disk, a vanished run directory, ...
             obs.stop = Stop("infra", f"infra: host error during the scenario: {exc}")
-            obs.checks.append(Check("host", False, "infra", str(exc)))
+            obs.checks.append(RunCheck("host", False, "infra", str(exc)))
         hung = hung or obs.hang is not None
         t1 = time.monotonic()
         _settle(sc, g, live)
@@ -254,14 +254,14 @@ def _ssh_failure(g: vmguest.Guest, exc: SshError, obs: Observations) -> bool:
     connection failed while the guest still answers (host side: error). True for a hang."""
     if g.machine.gone():
         obs.stop = Stop("qemu-exited", "guest went away during the scenario")
-        obs.checks.append(Check("guest responsive", False, obs.stop.text))
+        obs.checks.append(RunCheck("guest responsive", False, obs.stop.text))
         return False
     if g.responsive():
         obs.stop = Stop(exc.reason, f"{exc.reason}: {exc.message}")
-        obs.checks.append(Check("ssh", False, obs.stop.text, exc.message))
+        obs.checks.append(RunCheck("ssh", False, obs.stop.text, exc.message))
         return False
     obs.hang = _hang(g)
-    obs.checks.append(Check("guest responsive", False, f"{exc.reason}: {exc.message}",
+    obs.checks.append(RunCheck("guest responsive", False, f"{exc.reason}: {exc.message}",
                             obs.hang))
     return True
 
@@ -309,20 +309,20 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResul
     profile, reset = _find_profile(sc, g)
     result.profile_path = profile
     if profile is None and sc.profile.required:
-        obs.checks.append(Check("profile interface", False, "profile interface not present",
+        obs.checks.append(RunCheck("profile interface", False, "profile interface not present",
                                 "none of these paths exists in the guest: "
                                 + ", ".join(sc.profile.paths)))
         obs.stop = Stop("profile-interface-missing", "profile-interface-missing: none of "
                         + ", ".join(sc.profile.paths) + " exists in the guest")
         return
     if profile is not None:
-        obs.checks.append(Check("profile interface", True, profile))
+        obs.checks.append(RunCheck("profile interface", True, profile))
         ui.say("run", f"profile interface: {profile}")
     env = (f"export PROFILE={shlex.quote(profile or '')} RESET={shlex.quote(reset)}\n")
     for n, cmd in enumerate(sc.setup, start=1):
         res = g.ssh.run_script(env + cmd, timeout=sc.machine.setup_timeout)
         ok = res.ok and not res.timed_out
-        obs.checks.append(Check(f"setup {n}", ok, f"exit {res.exit_status}",
+        obs.checks.append(RunCheck(f"setup {n}", ok, f"exit {res.exit_status}",
                                 res.text()[-2000:]))
         if not ok:
             obs.stop = Stop("setup-failed",
@@ -359,7 +359,7 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResul
         else:
             obs.hang = _hang(g)
             reason = f"readers did not finish within {deadline:.0f}s"
-        obs.checks.append(Check("readers finished", False, reason, obs.hang or ""))
+        obs.checks.append(RunCheck("readers finished", False, reason, obs.hang or ""))
         return
     obs.readers = driver.parse_output(res.text())
     _gather(sc, g, rd, result, obs)

@@ -56,7 +56,8 @@ def fake_build_result(root: Path) -> kbuild.BuildResult:
     (root / "config").write_text("CONFIG_PGO_CLANG=y\n# CONFIG_KASAN is not set\n")
     (root / "metadata.json").write_text(json.dumps({
         "tree": "/src/linux", "repo": None, "rev": None, "commit": "c0ffee" * 6 + "abcd",
-        "warnings": 3, "toolchain": {"clang": "clang version 18.1.3"}}))
+        "dirty": False, "warnings": 3, "toolchain": {"clang": "clang version 18.1.3"},
+        "key": "k" * 16, "config_sha256": "0" * 64}))
     return kbuild.BuildResult(vmlinux=root / "vmlinux", bzimage=root / "bzImage",
                               config=root / "config", system_map=root / "System.map",
                               metadata=root / "metadata.json",

@@ -14,9 +14,9 @@ from orchestrator.detect.detector import Finding
 from orchestrator.report import write_all
 from orchestrator.report.rerun_script import text as rerun_text
 from orchestrator.results import (
-    Check,
     KernelInfo,
     ProfileCheck,
+    RunCheck,
     RunOptions,
     RunResult,
     Timings,
@@ -43,8 +43,9 @@ def _result(tmp_path: Path, verdict: Verdict = Verdict.FAIL) -> RunResult:
         readers=[ReaderStats("r", 0, reads=5, failures=1, short=1, events=["x" + NASTY])],
         profiles=[ProfileCheck(file=str(tmp_path / "p.profraw"), size=3, valid=False,
                                message="bad" + NASTY)],
-        checks=[Check("kernel: " + NASTY, False, "m" + NASTY, "detail" + NASTY),
-                Check("ok one", True, "", "out" + NASTY), Check("skipped", True, skipped=True)],
+        checks=[RunCheck("kernel: " + NASTY, False, "m" + NASTY, "detail" + NASTY),
+                RunCheck("ok one", True, "", "out" + NASTY),
+                RunCheck("skipped", True, skipped=True)],
         kernel=KernelInfo(tree="/src/it's linux", commit="abc", key="k"),
         timings=Timings({"build": 1.0, "total": 2.5}),
         options=RunOptions(rev="pgo-fixtures/0001", extra_options=["CONFIG_A=y"],
@@ -89,3 +90,51 @@ def test_verdict_exit_codes(verdict: Verdict, code: int) -> None:
     assert int(verdict.exit_code) == code and str(verdict) == verdict.value
 
 
+
+
+FAKE_PGO_ORCH = """#!/bin/sh
+# records its argv; writes result.json into --out when RESULT_CODE is set; exits EXIT
+echo "$@" > "$ARGV_FILE"
+while [ $# -gt 0 ]; do
+    if [ "$1" = "--out" ]; then mkdir -p "$2"; out=$2; fi
+    shift
+done
+if [ -n "${RESULT_CODE:-}" ]; then
+    printf '{"reason_code": "%s"}\\n' "$RESULT_CODE" > "$out/result.json"
+fi
+exit "$EXIT"
+"""
+
+
+@pytest.mark.parametrize("exit_code,result_code,want", [
+    (0, "", 0), (1, "kernel-finding", 1), (2, "boot-timeout", 125), (3, "", 125),
+    (3, "config-mismatch", 125), (2, "interrupted", 128), (2, None, 128), (130, None, 128),
+])
+def test_rerun_script_bisect_mode_maps_exit_codes(tmp_path: Path, exit_code: int,
+                                                  result_code: str | None, want: int) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "pgo-orch"
+    fake.write_text(FAKE_PGO_ORCH)
+    fake.chmod(0o755)
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    write_all(_result(rd.path), rd)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "EXIT": str(exit_code),
+           "ARGV_FILE": str(tmp_path / "argv")}
+    if result_code is not None:
+        env["RESULT_CODE"] = result_code
+    proc = subprocess.run([str(rd.rerun_script), "--bisect", str(tmp_path / "b")], env=env,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == want, proc.stderr
+    argv = (tmp_path / "argv").read_text()
+    assert "--rev" not in argv and "-K CONFIG_A=y" in argv and "warning" not in proc.stderr
+    assert f"--out {tmp_path / 'b'}/pgo-bisect." in argv
+    # plain mode: the same run again, with its revision and the commit check
+    env["EXIT"] = "1"
+    proc = subprocess.run([str(rd.rerun_script), str(tmp_path / "again")], env=env,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    argv = (tmp_path / "argv").read_text()
+    assert "--rev pgo-fixtures/0001" in argv and f"--out {tmp_path / 'again'}" in argv
+    assert "warning: the tree is at none; this run used abc" in proc.stderr

@@ -1,13 +1,14 @@
-"""``reproducer.sh``: rebuild the same kernel with plain make, without pgo-orch."""
+"""A build's ``reproducer.sh``: rebuild the same kernel with plain make, without pgo-orch.
+
+(Not to be confused with ``report/reproducer.py``, which re-runs a whole scenario.)
+"""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from orchestrator.kernel.build import Prepared
+from orchestrator.kernel.request import Prepared
 
 
 def write(path: Path, p: Prepared, fragments: list[Path], env: dict[str, str]) -> None:
