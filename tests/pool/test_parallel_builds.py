@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
 
@@ -24,8 +22,6 @@ def _commit(tree: Path, marker: str) -> None:
     subprocess.run(["git", "tag", marker], cwd=tree, env=ENV, check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 item 1 (one shared scratch worktree, not held "
-                   "through make) is the kernel helper's fix; remove this mark when it lands")
 def test_concurrent_rev_builds_with_different_fragments_do_not_mix_sources(
         cache: Path, fake_tree: Path, tmp_path: Path) -> None:
     mk = fake_tree / "Makefile"
