@@ -126,9 +126,9 @@ def single_run_slot(sc: Scenario, args: argparse.Namespace) -> Iterator[None]:
     the common case): building first, outside the run, would leave a run interrupted during
     its build without the report that says so. Batches build first, outside the budget."""
     from orchestrator.pool.host import demand_of_scenario
-    from orchestrator.pool.lease import LeaseBook
+    from orchestrator.pool.slots import SlotBook
 
-    book = LeaseBook()
+    book = SlotBook()
     demand = demand_of_scenario(sc.source_text, args.accel)
     with book.acquire(demand, overcommit=getattr(args, "overcommit", False),
                       label=f"pgo-orch run {sc.name}") as lease:

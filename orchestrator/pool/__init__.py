@@ -2,7 +2,7 @@
 
 - ``host``: what this host has (CPUs, memory) and what one guest costs (vCPUs, memory,
   TCG translation cache); the default number of slots.
-- ``lease``: slots leased with file locks under ``<cache>/pool/``, shared by every pgo-orch
+- ``slots``: slots leased with file locks under ``<cache>/pool/``, shared by every pgo-orch
   process on the host; a guest starts only while its vCPUs and memory fit.
 - ``pressure``: CPU pressure sampled while guests run (was the host starved?).
 - ``annotate``: the ``pool`` part of a result; lockup/stall findings of overcommitted or

@@ -65,7 +65,7 @@ def run_task(job_json: dict[str, Any], build_status: dict[str, Any] | None,
     """Run one job on this worker (a lease on this host's budget first)."""
     from orchestrator.job import run_job
     from orchestrator.pool.execute import execute
-    from orchestrator.pool.lease import LeaseBook
+    from orchestrator.pool.slots import SlotBook
 
     distributed = _import_distributed()
     try:
@@ -74,7 +74,7 @@ def run_task(job_json: dict[str, Any], build_status: dict[str, Any] | None,
         worker = ""
     job = Job.from_json(job_json)
     try:
-        result = execute(job, run_job, LeaseBook(), overcommit=overcommit, engine="dask",
+        result = execute(job, run_job, SlotBook(), overcommit=overcommit, engine="dask",
                          max_retries=max_retries, raise_for_retry=True, worker=worker)
     except InfraRetry:
         raise  # the one exception Dask retries

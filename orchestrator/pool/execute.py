@@ -21,8 +21,8 @@ from orchestrator import ui
 from orchestrator.job import Job
 from orchestrator.pool.annotate import annotate, store
 from orchestrator.pool.host import demand_of_scenario
-from orchestrator.pool.lease import LeaseBook
 from orchestrator.pool.pressure import PressureWatch
+from orchestrator.pool.slots import SlotBook
 
 RunOne = Callable[[Job], dict[str, Any]]
 #: error reasons that another attempt may not repeat (host trouble, not the kernel or input)
@@ -72,7 +72,7 @@ def log_sink(job: Job) -> Callable[[str], None]:
     return sink
 
 
-def execute(job: Job, run_one: RunOne, book: LeaseBook, *, overcommit: bool = False,
+def execute(job: Job, run_one: RunOne, book: SlotBook, *, overcommit: bool = False,
             engine: str = "local", max_retries: int = 0, raise_for_retry: bool = False,
             cancel: threading.Event | None = None,
             on_start: Callable[[Job, int], None] | None = None,
@@ -111,7 +111,7 @@ def _with_attempts(result: dict[str, Any], earlier: list[dict[str, Any]]) -> dic
     return result
 
 
-def _run_on_slot(job: Job, run_one: RunOne, book: LeaseBook, *, overcommit: bool,
+def _run_on_slot(job: Job, run_one: RunOne, book: SlotBook, *, overcommit: bool,
                  engine: str, cancel: threading.Event | None,
                  on_start: Callable[[Job, int], None] | None, worker: str) -> dict[str, Any]:
     demand = demand_of_scenario(job.scenario_text, job.accel)

@@ -2,7 +2,7 @@
 
 Kernels are built first (``prebuild``), then one thread per slot takes the next job, waits
 for a lease (the vCPU and memory budget shared with every pgo-orch process on the host, see
-``lease``), runs it and releases the lease. Results come back in the order of the jobs. A job
+``slots``), runs it and releases the lease. Results come back in the order of the jobs. A job
 that cannot be run at all (InvalidInput) cancels the jobs not yet started and is re-raised
 once the running ones have finished; Ctrl-C kills the running guests at once.
 """
@@ -20,9 +20,9 @@ from orchestrator.errors import InvalidInput
 from orchestrator.job import Job, run_job
 from orchestrator.pool.execute import RunOne, execute
 from orchestrator.pool.host import default_slots, demand_of_scenario
-from orchestrator.pool.lease import LeaseBook
 from orchestrator.pool.prebuild import BuildOne, build_kernel, prebuild
 from orchestrator.pool.progress import Progress
+from orchestrator.pool.slots import SlotBook
 
 TICK_S = 1.0
 
@@ -32,7 +32,7 @@ class LocalPool:
 
     def __init__(self, slots: int | None = None, *, overcommit: bool = False,
                  run_one: RunOne | None = None, build_one: BuildOne | None = build_kernel,
-                 book: LeaseBook | None = None, progress: Progress | None = None,
+                 book: SlotBook | None = None, progress: Progress | None = None,
                  max_retries: int = 0) -> None:
         if slots is not None and slots < 1:
             raise InvalidInput(f"slots must be at least 1, got {slots}", field="--slots")
@@ -48,13 +48,13 @@ class LocalPool:
         if self.slots is not None:
             return self.slots
         vcpus = max(demand_of_scenario(j.scenario_text, j.accel).vcpus for j in jobs)
-        return default_slots(vcpus, (self.book or LeaseBook()).host)
+        return default_slots(vcpus, (self.book or SlotBook()).host)
 
     def __call__(self, jobs: Sequence[Job]) -> list[dict[str, Any]]:
         jobs = list(jobs)
         if not jobs:
             return []
-        book = self.book or LeaseBook()
+        book = self.book or SlotBook()
         slots = min(self.slots_for(jobs), len(jobs))
         progress = self.progress or Progress(jobs)
         progress.note(f"{len(jobs)} run(s) on {slots} slot(s); host {book.host.cpus} CPUs, "
@@ -69,7 +69,7 @@ class LocalPool:
         finally:
             ui.set_default_sink(None)
 
-    def _run(self, jobs: list[Job], slots: int, book: LeaseBook, progress: Progress,
+    def _run(self, jobs: list[Job], slots: int, book: SlotBook, progress: Progress,
              cancel: threading.Event) -> list[dict[str, Any]]:
         def one(job: Job) -> dict[str, Any]:
             if cancel.is_set():

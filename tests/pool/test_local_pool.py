@@ -13,9 +13,9 @@ from orchestrator.errors import InvalidInput
 from orchestrator.job import Job
 from orchestrator.pool import execute as pexec
 from orchestrator.pool.host import Host
-from orchestrator.pool.lease import LeaseBook
 from orchestrator.pool.local import LocalPool
 from orchestrator.pool.progress import Progress
+from orchestrator.pool.slots import SlotBook
 from tests.pool.fakes import FakeRun, scenario
 
 HOST = Host(cpus=2, memory_mb=24 * 1024)
@@ -29,7 +29,7 @@ def _jobs(tmp_path: Path, names: list[str], cpus: int = 1) -> list[Job]:
 def _pool(tmp_path: Path, run: FakeRun, slots: int | None, host: Host = HOST,
           **kw: object) -> tuple[LocalPool, io.StringIO]:
     out = io.StringIO()
-    book = LeaseBook(tmp_path / "pool", host)
+    book = SlotBook(tmp_path / "pool", host)
     return LocalPool(slots, run_one=run, build_one=None, book=book,
                      progress=Progress([], stream=out, live=False), **kw), out  # type: ignore[arg-type]
 
@@ -94,7 +94,7 @@ def test_an_invalid_job_cancels_the_rest_and_is_raised(tmp_path: Path) -> None:
         return run(job)
 
     out = io.StringIO()
-    pool = LocalPool(1, run_one=one, build_one=None, book=LeaseBook(tmp_path / "p", HOST),
+    pool = LocalPool(1, run_one=one, build_one=None, book=SlotBook(tmp_path / "p", HOST),
                      progress=Progress([], stream=out, live=False))
     with pytest.raises(InvalidInput, match="bad scenario"):
         pool(_jobs(tmp_path, ["a", "bad", "c", "d"]))
@@ -125,7 +125,7 @@ def test_transient_infra_errors_get_another_attempt(tmp_path: Path) -> None:
         (run_dir / "result.json").write_text(json.dumps(res))
         return res
 
-    book = LeaseBook(tmp_path / "p", HOST)
+    book = SlotBook(tmp_path / "p", HOST)
     job = _jobs(tmp_path, ["a"])[0]
     res = pexec.execute(job, flaky, book, max_retries=1)
     assert res["verdict"] == "pass" and len(calls) == 2
@@ -146,7 +146,7 @@ def test_transient_infra_errors_get_another_attempt(tmp_path: Path) -> None:
 def test_a_kernel_verdict_is_never_retried(tmp_path: Path) -> None:
     run = FakeRun(0.01, results={"a": {"verdict": "fail", "reason_code": "kernel-finding"},
                                  "b": {"verdict": "error", "reason_code": "build-failed"}})
-    book = LeaseBook(tmp_path / "p", HOST)
+    book = SlotBook(tmp_path / "p", HOST)
     for job in _jobs(tmp_path, ["a", "b"]):
         pexec.execute(job, run, book, max_retries=2)
     assert len(run.calls) == 2
@@ -160,7 +160,7 @@ def test_guest_phase_lines_go_to_the_guests_log(tmp_path: Path) -> None:
         return FakeRun(0.01)(job)
 
     out = io.StringIO()
-    pool = LocalPool(2, run_one=chatty, build_one=None, book=LeaseBook(tmp_path / "p", HOST),
+    pool = LocalPool(2, run_one=chatty, build_one=None, book=SlotBook(tmp_path / "p", HOST),
                      progress=Progress([], stream=out, live=False))
     jobs = _jobs(tmp_path, ["a", "b"])
     pool(jobs)

@@ -120,9 +120,9 @@ def test_a_plain_run_waits_for_a_slot_held_by_another_process(
     """`pgo-orch run X` (no batch) takes a lease too: with the host's 2 CPUs leased by
     another process, it waits, and boots once they are free."""
     from orchestrator.pool.host import Demand
-    from orchestrator.pool.lease import LeaseBook
+    from orchestrator.pool.slots import SlotBook
 
-    book = LeaseBook()
+    book = SlotBook()
     with book.acquire(Demand(2, 512), label="test holds the host"):
         (f,) = short_scenarios(tmp_path, ["plain"])
         proc = pgo_orch(f, "--out", str(tmp_path / "run"))

@@ -11,8 +11,8 @@ import pytest
 from orchestrator import cli
 from orchestrator.commands import run_many
 from orchestrator.pool.host import Host
-from orchestrator.pool.lease import LeaseBook
 from orchestrator.pool.local import LocalPool
+from orchestrator.pool.slots import SlotBook
 from tests.pool.fakes import FakeRun, scenario
 
 
@@ -36,7 +36,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeRun:
     def runner(args: argparse.Namespace) -> LocalPool:
         assert args.slots == 2
         return LocalPool(args.slots, run_one=run, build_one=None,
-                         book=LeaseBook(tmp_path / "pool", Host(2, 8192)))
+                         book=SlotBook(tmp_path / "pool", Host(2, 8192)))
     monkeypatch.setattr(run_many, "runner_from_args", runner)
     return run
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.pool.host import Demand, Host, default_slots, demand_of_scenario
-from orchestrator.pool.lease import LeaseBook
+from orchestrator.pool.slots import SlotBook
 from orchestrator.vm.qemu import TCG_TB_SIZE_MB
 
 HOST = Host(cpus=2, memory_mb=24 * 1024)
@@ -21,7 +21,7 @@ ONE = Demand(vcpus=1, memory_mb=512)
 
 
 def test_two_one_vcpu_guests_fit_a_two_cpu_host_a_third_waits(tmp_path: Path) -> None:
-    book = LeaseBook(tmp_path, HOST)
+    book = SlotBook(tmp_path, HOST)
     a = book.try_acquire(ONE, label="a")
     b = book.try_acquire(ONE, label="b")
     assert a is not None and b is not None
@@ -38,7 +38,7 @@ def test_two_one_vcpu_guests_fit_a_two_cpu_host_a_third_waits(tmp_path: Path) ->
 
 
 def test_overcommit_lets_more_start_and_marks_them(tmp_path: Path) -> None:
-    book = LeaseBook(tmp_path, HOST)
+    book = SlotBook(tmp_path, HOST)
     leases = [book.try_acquire(Demand(2, 512), overcommit=True) for _ in range(2)]
     assert all(x is not None for x in leases)
     assert [x.overcommitted for x in leases if x] == [False, True]
@@ -46,7 +46,7 @@ def test_overcommit_lets_more_start_and_marks_them(tmp_path: Path) -> None:
 
 
 def test_a_guest_bigger_than_the_host_runs_alone_marked_overcommitted(tmp_path: Path) -> None:
-    book = LeaseBook(tmp_path, HOST)
+    book = SlotBook(tmp_path, HOST)
     small = book.try_acquire(ONE)
     assert small is not None
     assert book.try_acquire(Demand(4, 512)) is None
@@ -57,7 +57,7 @@ def test_a_guest_bigger_than_the_host_runs_alone_marked_overcommitted(tmp_path: 
 
 
 def test_memory_is_counted(tmp_path: Path) -> None:
-    book = LeaseBook(tmp_path, Host(cpus=8, memory_mb=4000))  # guests get 3000 MiB
+    book = SlotBook(tmp_path, Host(cpus=8, memory_mb=4000))  # guests get 3000 MiB
     a = book.try_acquire(Demand(1, 2000))
     assert a is not None
     assert book.try_acquire(Demand(1, 2000)) is None
@@ -68,8 +68,8 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from orchestrator.pool.host import Demand, Host
-    from orchestrator.pool.lease import LeaseBook
-    book = LeaseBook(Path(sys.argv[1]), Host(cpus=2, memory_mb=24576))
+    from orchestrator.pool.slots import SlotBook
+    book = SlotBook(Path(sys.argv[1]), Host(cpus=2, memory_mb=24576))
     lease = book.try_acquire(Demand(int(sys.argv[2]), 512), label="other-process")
     print("held" if lease else "none", flush=True)
     time.sleep(60)
@@ -81,7 +81,7 @@ def test_a_lease_of_another_process_counts_and_is_freed_when_it_dies(tmp_path: P
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        book = LeaseBook(tmp_path, HOST)
+        book = SlotBook(tmp_path, HOST)
         assert [i.label for i in book.held()] == ["other-process"]
         assert book.held()[0].pid == proc.pid
         assert book.try_acquire(ONE) is None
@@ -95,7 +95,7 @@ def test_a_lease_of_another_process_counts_and_is_freed_when_it_dies(tmp_path: P
 def test_acquire_waits_for_a_release(tmp_path: Path) -> None:
     import threading
 
-    book = LeaseBook(tmp_path, HOST)
+    book = SlotBook(tmp_path, HOST)
     first = book.try_acquire(Demand(2, 512))
     assert first is not None
     threading.Timer(0.6, first.release).start()
@@ -110,7 +110,7 @@ def test_cancel_stops_waiting(tmp_path: Path) -> None:
 
     from orchestrator.errors import InfraError
 
-    book = LeaseBook(tmp_path, HOST)
+    book = SlotBook(tmp_path, HOST)
     held = book.try_acquire(Demand(2, 512))
     assert held is not None
     cancel = threading.Event()

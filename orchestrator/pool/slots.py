@@ -38,7 +38,7 @@ POLL_S = 0.5
 
 
 @dataclass(frozen=True)
-class LeaseInfo:
+class SlotInfo:
     """What a held lease file says about its guest."""
 
     slot: int
@@ -49,7 +49,7 @@ class LeaseInfo:
     overcommitted: bool
 
     @classmethod
-    def parse(cls, slot: int, text: str) -> LeaseInfo | None:
+    def parse(cls, slot: int, text: str) -> SlotInfo | None:
         try:
             d = json.loads(text)
             return cls(slot, int(d["pid"]), str(d["label"]), int(d["vcpus"]),
@@ -59,7 +59,7 @@ class LeaseInfo:
 
 
 @dataclass(eq=False)
-class Lease:
+class SlotLease:
     """A held slot; release it (or leave the ``with`` block) when the guest has stopped."""
 
     slot: int
@@ -77,7 +77,7 @@ class Lease:
             self._fh.close()
             self._fh = None
 
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> SlotLease:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -85,7 +85,7 @@ class Lease:
         self.release()
 
 
-class LeaseBook:
+class SlotBook:
     """The slot leases of one host, in ``root`` (default ``<cache>/pool/<hostname>``)."""
 
     def __init__(self, root: Path | None = None, host: Host | None = None) -> None:
@@ -99,7 +99,7 @@ class LeaseBook:
 
     # -- looking ---------------------------------------------------------------------------
 
-    def held(self) -> list[LeaseInfo]:
+    def held(self) -> list[SlotInfo]:
         """Leases held right now by any process (this one included)."""
         out = []
         for path in sorted(self.root.glob("slot-*.lease")):
@@ -114,7 +114,7 @@ class LeaseBook:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    info = LeaseInfo.parse(slot, fh.read())
+                    info = SlotInfo.parse(slot, fh.read())
                     if info is not None:
                         out.append(info)
                     continue
@@ -124,8 +124,8 @@ class LeaseBook:
     # -- leasing ---------------------------------------------------------------------------
 
     def try_acquire(self, demand: Demand, *, overcommit: bool = False,
-                    label: str = "") -> Lease | None:
-        """Lease a slot now if the guest fits, else None."""
+                    label: str = "") -> SlotLease | None:
+        """SlotLease a slot now if the guest fits, else None."""
         with self._admission():
             held = self.held()
             used_v = sum(i.vcpus for i in held)
@@ -150,10 +150,10 @@ class LeaseBook:
             except OSError:
                 fh.close()
                 raise
-            return Lease(slot, demand, over, self.host, used_v + demand.vcpus, 0.0, fh)
+            return SlotLease(slot, demand, over, self.host, used_v + demand.vcpus, 0.0, fh)
 
     def acquire(self, demand: Demand, *, overcommit: bool = False, label: str = "",
-                cancel: threading.Event | None = None) -> Lease:
+                cancel: threading.Event | None = None) -> SlotLease:
         """Wait until the guest fits and lease a slot (InfraError if ``cancel`` is set)."""
         t0 = time.monotonic()
         while True:
