@@ -57,7 +57,10 @@ def build_task(job_json: dict[str, Any]) -> dict[str, Any]:
     """Build (or find cached) the kernel of a job on this worker's host."""
     from orchestrator.pool.prebuild import build_kernel
 
-    return build_kernel(Job.from_json(job_json))
+    try:
+        return build_kernel(Job.from_json(job_json))
+    except InvalidInput as exc:  # the run task of this job reports it (never retried)
+        return {"ok": False, "reason_code": exc.reason, "error": exc.message}
 
 
 def run_task(job_json: dict[str, Any], build_status: dict[str, Any] | None,
@@ -97,7 +100,7 @@ class DaskRunner:
     def __init__(self, scheduler: str | None = None, slots: int | None = None, *,
                  overcommit: bool = False, max_retries: int = INFRA_RETRIES,
                  client: Client | None = None, progress: Progress | None = None,
-                 build: bool = True) -> None:
+                 build: bool = True, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         if slots is not None and slots < 1:
             raise InvalidInput(f"slots must be at least 1, got {slots}", field="--slots")
         self.scheduler = scheduler
@@ -107,6 +110,7 @@ class DaskRunner:
         self.client = client
         self.progress = progress
         self.build = build
+        self.connect_timeout = connect_timeout
 
     @contextlib.contextmanager
     def _client(self, jobs: Sequence[Job]) -> Iterator[Client]:
@@ -116,7 +120,7 @@ class DaskRunner:
             return
         if self.scheduler:
             try:
-                client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
+                client = distributed.Client(self.scheduler, timeout=self.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise InfraError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}",
                                  reason="dask-unreachable") from exc
@@ -178,6 +182,8 @@ def _outcome(fut: Any, job: Job) -> dict[str, Any]:
     """The result of a finished task; a lost worker or an exhausted retry is an error."""
     try:
         res = dict(fut.result())
+    except InvalidInput:
+        raise
     except Exception as exc:  # noqa: BLE001 - KilledWorker, InfraRetry, worker-side bugs
         name = type(exc).__name__
         code = "dask-killed-worker" if name == "KilledWorker" else "infra"
