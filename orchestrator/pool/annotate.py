@@ -46,13 +46,32 @@ def annotate(result: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
 
 
 def store(result: dict[str, Any]) -> None:
-    """Write the annotated result back to its ``result.json`` (atomically), if there is one."""
+    """Write the annotation into the run's ``result.json`` and ``report.json`` (atomically)."""
     run_dir = result.get("run_dir")
     if not run_dir:
         return
-    path = Path(str(run_dir)) / "result.json"
+    _write(Path(str(run_dir)) / "result.json", lambda _old: result)
+    notes = {f.get("key"): f["host_note"] for f in result.get("findings") or []
+             if isinstance(f, dict) and f.get("host_note")}
+
+    def report(old: dict[str, Any]) -> dict[str, Any]:
+        old["pool"] = result.get("pool")
+        for f in old.get("findings") or []:
+            if isinstance(f, dict) and f.get("key") in notes:
+                f["host_note"] = notes[f["key"]]
+        return old
+    _write(Path(str(run_dir)) / "report.json", report)
+
+
+def _write(path: Path, update: Any) -> None:
     if not path.is_file():
         return
-    tmp = path.with_name(f".result.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(old, dict):
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(update(old), indent=2) + "\n")
     os.replace(tmp, path)

@@ -76,6 +76,9 @@ def test_overcommit_lets_them_run_and_marks_lockups(tmp_path: Path) -> None:
     assert r["verdict"] == "fail"  # the note never hides a finding
     stored = json.loads((Path(r["run_dir"]) / "result.json").read_text())
     assert stored["pool"]["overcommitted"] is True  # result.json carries the note too
+    report = json.loads((Path(r["run_dir"]) / "report.json").read_text())
+    assert report["pool"]["overcommitted"] is True
+    assert "overcommitted host" in report["findings"][0]["host_note"]
     assert "may be the host's doing" in out.getvalue()
 
 
