@@ -80,14 +80,14 @@ def main() -> int:
             r = rows[-1]
             print(f"  {mode}: {r['wall']:.1f}s", flush=True)
     serial = next((r for r in rows if r["mode"] == "serial"), rows[0])
-    print(f"\n{'mode':18} {'wall s':>8} {'s/run':>7} {'runs/min':>9} {'vs serial':>10} "
+    print(f"\n{'mode':21} {'wall s':>8} {'s/run':>7} {'runs/min':>9} {'vs serial':>10} "
           f"{'boot s':>7} {'PSI max':>8}  verdicts")
     for r in rows:
         label = {"serial": "serial", "local": f"local --slots {args.slots}",
                  "dask": f"dask LocalCluster({args.slots})"}[r["mode"]]
         psi = "-" if r["psi"] is None else f"{r['psi']:.0f}%"
         ok = sum(v == "pass" for v in r["verdicts"])
-        print(f"{label:18} {r['wall']:8.1f} {r['per_run']:7.1f} {60 / r['per_run']:9.2f} "
+        print(f"{label:21} {r['wall']:8.1f} {r['per_run']:7.1f} {60 / r['per_run']:9.2f} "
               f"{serial['wall'] / r['wall']:9.2f}x {r['boot']:7.1f} {psi:>8}  "
               f"{ok}/{len(r['verdicts'])} pass")
     return 0
