@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.detect",
     "orchestrator.commands.profile",
+    "orchestrator.commands.series",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pgo-orch: error: {exc.message}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        # the reports are written; further signals must not turn exit 2 into a kill
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
         print("pgo-orch: interrupted", file=sys.stderr)
         return int(ExitCode.INFRA)
     except Exception:  # a bug in pgo-orch is an infrastructure error, never "kernel problem"

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import InvalidInput
-from orchestrator.results import RunOptions
+from orchestrator.errors import InfraError, InvalidInput
+from orchestrator.results import RunOptions, RunResult, Verdict
 from orchestrator.rundir import RunDir
 
 __all__ = ["Job", "Runner", "run_job", "run_serial"]
@@ -96,21 +96,38 @@ def run_job(job: Job) -> dict[str, Any]:
 
     Raises only InvalidInput (exit 3) for a job that cannot be run at all (bad scenario text,
     unknown tree or rev), and KeyboardInterrupt (after writing an ``interrupted`` result).
+    A run directory that cannot be created or written gives an ``error`` result (not stored).
     Idempotent: a stored result.json whose reason_code is not "interrupted" is returned as is.
     """
     from orchestrator.scenario import loader
-    from orchestrator.workflows.run import run_scenario
+    from orchestrator.workflows.run import ReportsNotWritten, run_scenario
 
     sc = loader.loads(job.scenario_text, origin=job.scenario_origin)
-    with RunDir.claim_job(job.run_dir) as rd:
-        stored = _stored_result(rd)
-        if stored is not None:
-            return stored
-        rd.reset()
-        opts = RunOptions(tree=Path(job.tree) if job.tree else None, jobs=job.jobs,
-                          accel=job.accel, extra_options=list(job.options), rev=job.rev)
-        # run_scenario writes result.json last, atomically (report.write_all)
-        return run_scenario(sc, rd, opts, job_id=job.job_id).to_json()
+    opts = RunOptions(tree=Path(job.tree) if job.tree else None, jobs=job.jobs,
+                      accel=job.accel, extra_options=list(job.options), rev=job.rev)
+    try:
+        with RunDir.claim_job(job.run_dir) as rd:
+            stored = _stored_result(rd)
+            if stored is not None:
+                return stored
+            rd.reset()
+            # run_scenario writes result.json last, atomically (report.write_all)
+            return run_scenario(sc, rd, opts, job_id=job.job_id).to_json()
+    except ReportsNotWritten as exc:
+        return exc.result.to_json()
+    except OSError as exc:
+        err = InfraError(f"cannot use run directory {job.run_dir}: {exc}", reason="run-dir")
+        return _unrun(job, sc.name, opts, err)
+    except InfraError as exc:  # the run directory cannot be created
+        return _unrun(job, sc.name, opts, exc)
+
+
+def _unrun(job: Job, scenario: str, opts: RunOptions, exc: InfraError) -> dict[str, Any]:
+    """The result of a job that could not even get its run directory (not stored)."""
+    res = RunResult(scenario, job.run_dir, job_id=job.job_id, verdict=Verdict.ERROR,
+                    reason=f"{exc.reason}: {exc.message}", reason_code=exc.reason,
+                    options=opts)
+    return res.to_json()
 
 
 def _stored_result(rd: RunDir) -> dict[str, Any] | None:

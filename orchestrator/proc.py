@@ -8,23 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestrator.errors import InfraError, ToolMissing
-
-#: How to install each host tool pgo-orch runs (Debian package names).
-INSTALL_HINTS = {
-    "clang": "apt-get install -y clang",
-    "ld.lld": "apt-get install -y lld",
-    "llvm-nm": "apt-get install -y llvm",
-    "llvm-symbolizer": "apt-get install -y llvm",
-    "llvm-profdata": "apt-get install -y llvm",
-    "make": "apt-get install -y make",
-    "git": "apt-get install -y git",
-    "tar": "apt-get install -y tar xz-utils",
-    "qemu-system-x86_64": "apt-get install -y qemu-system-x86",
-    "flex": "apt-get install -y flex",
-    "bison": "apt-get install -y bison",
-    "bc": "apt-get install -y bc",
-    "cpio": "apt-get install -y cpio",
-}
+from orchestrator.tools import install_hint
 
 
 def run(
@@ -54,9 +38,7 @@ def run(
             check=False,
         )
     except FileNotFoundError as exc:
-        raise ToolMissing(
-            args[0], INSTALL_HINTS.get(args[0], f"apt-get install -y {args[0]}")
-        ) from exc
+        raise ToolMissing(args[0], install_hint(args[0])) from exc
     except subprocess.TimeoutExpired as exc:
         raise InfraError(
             f"{args[0]} did not finish within {timeout:.0f}s: {' '.join(args)}",

@@ -165,8 +165,10 @@ class Timings:
         return self.phases.get("total", 0.0)
 
     def to_json(self) -> dict[str, float]:
+        """Every phase that ran; ``build``, ``boot`` and ``total`` always (0.0 if not run)."""
         out = dict(self.phases)
-        out.setdefault("total", 0.0)
+        for key in ("build", "boot", "total"):
+            out.setdefault(key, 0.0)
         return out
 
 

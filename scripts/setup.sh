@@ -4,8 +4,32 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="clang lld llvm make flex bison bc libelf-dev libssl-dev cpio xz-utils git
-linux-source-6.1 qemu-system-x86 qemu-utils busybox-static dropbear-bin stress-ng python3-venv"
+# The package list lives in orchestrator/tools.toml (one place for what provides what). This
+# runs before the virtualenv exists: python3's tomllib when there is one, else the file's
+# `package = "..."` lines and its [setup] packages line.
+TOOLS=orchestrator/tools.toml
+list_packages() {
+    python3 -c '
+import sys, tomllib
+d = tomllib.load(open(sys.argv[1], "rb"))
+names = [t["package"] for t in d.get("tools", {}).values()]
+names += [f["package"] for f in d.get("files", {}).values()]
+names += d.get("setup", {}).get("packages", [])
+seen = []
+for n in names:
+    for p in n.split():
+        if p not in seen:
+            seen.append(p)
+print(" ".join(seen))' "$TOOLS" 2>/dev/null && return
+    { sed -n 's/^package = "\(.*\)"$/\1/p' "$TOOLS"
+      sed -n 's/^packages = \[\(.*\)\]$/\1/p' "$TOOLS" | tr -d '",'
+    } | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ' | sed 's/ $/\n/'
+}
+PACKAGES=$(list_packages)
+if [ "${1:-}" = "--list-packages" ]; then
+    echo "$PACKAGES"
+    exit 0
+fi
 
 missing=""
 for p in $PACKAGES; do

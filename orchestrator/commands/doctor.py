@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.kernel.default_tree import DEFAULT_TARBALL
+from orchestrator import tools
 from orchestrator.paths import cache_root
 from orchestrator.vm import accel
 
@@ -41,34 +41,17 @@ def _tool(name: str, package: str, version_arg: str | None = "--version") -> Che
 
 
 def checks() -> list[Check]:
-    out = [
-        _tool("clang", "clang"),
-        _tool("ld.lld", "lld"),
-        _tool("llvm-ar", "llvm"),
-        _tool("llvm-symbolizer", "llvm"),
-        _tool("llvm-profdata", "llvm", None),
-        _tool("make", "make"),
-        _tool("flex", "flex"),
-        _tool("bison", "bison"),
-        _tool("bc", "bc", None),
-        _tool("git", "git"),
-        _tool("qemu-system-x86_64", "qemu-system-x86"),
-        _tool("busybox", "busybox-static", None),
-        _tool("dropbear", "dropbear-bin", None),
-        _tool("stress-ng", "stress-ng"),
-    ]
+    table = tools.table()
+    out = [_tool(t.name, t.package, t.version_arg) for t in table.tools.values() if t.doctor]
     if Path("/bin/busybox").exists():
         static = b"interpreter" not in subprocess.run(["file", "-L", "/bin/busybox"],
                                                       capture_output=True, check=False).stdout \
             if shutil.which("file") else True
         out.append(Check("busybox static", static, "/bin/busybox",
-                         "" if static else "apt-get install -y busybox-static"))
-    out.append(Check("linux-source-6.1", DEFAULT_TARBALL.exists(), str(DEFAULT_TARBALL),
-                     "" if DEFAULT_TARBALL.exists() else "apt-get install -y linux-source-6.1"))
-    for hdr, pkg in (("/usr/include/libelf.h", "libelf-dev"),
-                     ("/usr/include/openssl/ssl.h", "libssl-dev")):
-        ok = Path(hdr).exists()
-        out.append(Check(pkg, ok, hdr, "" if ok else f"apt-get install -y {pkg}"))
+                         "" if static else tools.install_hint("busybox")))
+    for f in table.files.values():
+        ok = f.path.exists()
+        out.append(Check(f.name, ok, str(f.path), "" if ok else f"apt-get install -y {f.package}"))
     if accel.kvm_device_usable():
         kvm = Check("kvm", True, "/dev/kvm accessible; whether it really boots is probed once "
                     "per host on the first --accel auto boot")

@@ -21,7 +21,7 @@ __all__ = ["Catalogue", "CatalogueError", "ReportClass", "default_catalogue", "l
 DEFAULT_PATH = Path(__file__).with_name("catalogue.toml")
 
 _EXTRACTORS = {"stall", "hung"}
-_BUILTIN_SOURCES = {"rip", "caller", "trace", "header"}
+_BUILTIN_SOURCES = {"rip", "caller", "trace", "task", "header"}
 
 
 class CatalogueError(InvalidInput):
@@ -60,6 +60,8 @@ class ReportClass:
     max_lines: int | None = None
     false_positives: tuple[re.Pattern[str], ...] = ()
     rip_is_target: re.Pattern[str] | None = None
+    skip_families: tuple[str, ...] = ()  # opt-in families this class applies
+    values: tuple[tuple[str, tuple[tuple[re.Pattern[str], str], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,31 @@ class Catalogue:
     hung_anchors: tuple[tuple[str, str], ...] = ()
     hung_skip: re.Pattern[str] | None = None
     frameless: re.Pattern[str] | None = None
+    irq_entry: re.Pattern[str] | None = None
     path: str = ""
+    #: every skip family by name (the always-on ones are also combined in ``skip_frames``)
+    families: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    opt_in_families: frozenset[str] = frozenset()
+    #: families of reporting code: a RIP in one is never blamed (rule 3c)
+    reporter_families: frozenset[str] = frozenset()
+
+    def is_reporter(self, func: str) -> bool:
+        """``func`` is reporting machinery (a checker, dumper, trap handler), never the bug."""
+        return any(self.families[n].fullmatch(func) for n in self.reporter_families)
+
+    def skip_rule(self, func: str, rc: ReportClass) -> str | None:
+        """Why ``func`` is never blamed in a report of ``rc`` (``"family NAME"`` or
+        ``"class ID"``), or ``None`` when it may be blamed."""
+        if self.skip_frames.fullmatch(func):
+            for name, pat in self.families.items():
+                if name not in self.opt_in_families and pat.fullmatch(func):
+                    return f"family {name}"
+        for name in rc.skip_families:
+            if self.families[name].fullmatch(func):
+                return f"family {name}"
+        if rc.skip_frames is not None and rc.skip_frames.fullmatch(func):
+            return f"class {rc.id}"
+        return None
 
     def by_id(self, class_id: str) -> ReportClass:
         for rc in self.classes:
@@ -138,12 +164,16 @@ _CLASS_KEYS = {
     "id", "klass", "keywords", "header", "title", "stack", "stack_fallback", "use_header_func",
     "skip_frames", "extractor", "anchors", "fields", "sanitize", "needs_trace", "fatal", "end",
     "end_on_trace_close", "body", "interrupts", "merge_next", "cross_cpu_after", "cause",
-    "max_lines", "false_positives", "rip_is_target",
+    "max_lines", "false_positives", "rip_is_target", "skip_families", "values",
 }  # fmt: skip
 
 
 def _parse_class(
-    r: _Reader, idx: int, raw: object, sources: dict[str, re.Pattern[str]]
+    r: _Reader,
+    idx: int,
+    raw: object,
+    sources: dict[str, re.Pattern[str]],
+    opt_in: frozenset[str] = frozenset(),
 ) -> ReportClass:
     where = f"class[{idx}]"
     if not isinstance(raw, dict):
@@ -195,7 +225,25 @@ def _parse_class(
         raise r.fail(f"{where}.max_lines", "expected a positive integer")
     skip = r.str_list(f"{where}.skip_frames", d.get("skip_frames", []))
     anchors = r.str_list(f"{where}.anchors", d.get("anchors", []))
+    families = r.str_list(f"{where}.skip_families", d.get("skip_families", []))
+    bad = set(families) - opt_in
+    if bad:
+        raise r.fail(f"{where}.skip_families", f"not an opt-in family: {', '.join(sorted(bad))}")
+    values_raw = d.get("values", {})
+    if not isinstance(values_raw, dict):
+        raise r.fail(f"{where}.values", "expected a table of name = [[regex, value], ...]")
+    values: list[tuple[str, tuple[tuple[re.Pattern[str], str], ...]]] = []
+    for name, pairs in values_raw.items():
+        vw = f"{where}.values.{name}"
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in pairs
+        ):
+            raise r.fail(vw, "expected a list of [regex, value] pairs")
+        values.append((str(name), tuple((r.regex(vw, p[0]), p[1]) for p in pairs)))
     return ReportClass(
+        values=tuple(values),
+        skip_families=tuple(families),
         id=cid,
         klass=str(d.get("klass", cid)),
         keywords=tuple(keywords),
@@ -255,7 +303,19 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
     classes_raw = data.get("class")
     if not isinstance(classes_raw, list) or not classes_raw:
         raise r.fail("class", "need at least one [[class]] entry")
-    classes = tuple(_parse_class(r, i, c, sources) for i, c in enumerate(classes_raw))
+    fam_raw = g.get("skip_families", {})
+    if not isinstance(fam_raw, dict):
+        raise r.fail("global.skip_families", "expected a table of name = [regex, ...]")
+    families = {str(k): r.combined(f"global.skip_families.{k}", v) for k, v in fam_raw.items()}
+    opt_in = frozenset(r.str_list("global.opt_in_families", g.get("opt_in_families", [])))
+    unknown_fam = opt_in - set(families)
+    if unknown_fam:
+        raise r.fail("global.opt_in_families", f"unknown family: {', '.join(sorted(unknown_fam))}")
+    reporters = frozenset(r.str_list("global.reporter_families", g.get("reporter_families", [])))
+    if reporters - set(families):
+        raise r.fail("global.reporter_families",
+                     f"unknown family: {', '.join(sorted(reporters - set(families)))}")  # fmt: skip
+    classes = tuple(_parse_class(r, i, c, sources, opt_in) for i, c in enumerate(classes_raw))
     ids = [c.id for c in classes]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -268,6 +328,11 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
     skip = r.str_list("global.skip_frames", g.get("skip_frames", []))
     for i, s in enumerate(skip):
         r.regex(f"global.skip_frames[{i}]", s)
+    for name, items in fam_raw.items():
+        if name not in opt_in:
+            skip += r.str_list(f"global.skip_families.{name}", items)
+    if g.get("skip_frames"):
+        families["skip_frames"] = r.combined("global.skip_frames", g["skip_frames"])
     fps = r.str_list("global.false_positives", g.get("false_positives", []))
     prefixes = r.str_list("global.syscall_prefixes", g.get("syscall_prefixes", []))
     hung_raw = g.get("hung_anchors", {})
@@ -276,6 +341,7 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
     stall = r.str_list("global.stall_anchors", g.get("stall_anchors", []))
     hung_skip = r.str_list("global.hung_skip", g.get("hung_skip", []))
     frameless = r.str_list("global.frameless", g.get("frameless", []))
+    irq_entry = r.str_list("global.irq_entry", g.get("irq_entry", []))
     return Catalogue(
         classes=classes,
         false_positives=r.combined("global.false_positives", fps) if fps else None,
@@ -291,7 +357,11 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
         hung_anchors=tuple((str(k), str(v)) for k, v in hung_raw.items()),
         hung_skip=r.combined("global.hung_skip", hung_skip) if hung_skip else None,
         frameless=r.combined("global.frameless", frameless) if frameless else None,
+        irq_entry=r.combined("global.irq_entry", irq_entry) if irq_entry else None,
         path=path,
+        families=families,
+        opt_in_families=opt_in,
+        reporter_families=reporters,
     )
 
 

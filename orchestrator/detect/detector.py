@@ -3,7 +3,9 @@
 :class:`Detector` takes console bytes in any chunking and turns them into :class:`Finding`
 objects.  Design:
 
-* Lines are split incrementally (partial lines are kept, at most ``MAX_LINE`` characters).
+* Lines are split incrementally (partial lines are kept, at most ``MAX_LINE`` characters);
+  only the first ``MAX_MSG`` characters of a message are examined (printk's own limit), which
+  bounds the cost of every catalogue regex on hostile input.
 * Hot path: while no report is open, whole chunks are scanned for the catalogue's header
   keywords (one regex for keywords starting with a non-lowercase character plus ``str.find``
   for the others); only lines containing a keyword are parsed and matched against the
@@ -29,65 +31,39 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass, default_catalogue
 from orchestrator.detect.console import ConsoleLine, parse_line
-from orchestrator.detect.frames import Frame, is_marker, parse_frame
+from orchestrator.detect.finding import Finding, FindingSet, dedup
+from orchestrator.detect.frames import is_marker, parse_frame
 from orchestrator.detect.title import build_title
 
-__all__ = ["Detector", "Finding", "dedup", "detect_text"]
+__all__ = ["Detector", "Finding", "FindingSet", "dedup", "detect_text"]
 
 MAX_LINE = 64 * 1024
+#: printk never prints a line longer than this (LOG_LINE_MAX is 1024 minus the prefix); only
+#: this much of a message is examined, so a long garbage line costs linear time however the
+#: catalogue's regexes are written
+MAX_MSG = 1024
+MAX_LINE_EXAMINED = MAX_MSG + 128  # room for the timestamp / caller / kmsg prefix
 STALE_LINES = 2000
 CLOSED_STALE_LINES = 40
 CAUSE_LINES = 5000
 MAX_OPEN = 64
-
-
-@dataclass
-class Finding:
-    """One kernel report."""
-
-    klass: str
-    title: str
-    report: str
-    frames: list[Frame]
-    guilty: str | None
-    corrupted: bool
-    fatal: bool
-    caller: str | None
-    first_time: float | None
-    last_time: float | None
-    count: int = 1
-    cause: str | None = None
-    class_id: str = ""
-    line: int = 0  # line number of the header in the stream (1-based)
-    #: the allowlist's reason when the scenario expected this finding (it does not fail)
-    expected: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The stable key runs, builds and mails are compared on (titles are normalised)."""
-        return f"{self.klass}|{self.title}"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "class": self.klass,
-            "title": self.title,
-            "guilty": self.guilty,
-            "corrupted": self.corrupted,
-            "fatal": self.fatal,
-            "caller": self.caller,
-            "first_time": self.first_time,
-            "last_time": self.last_time,
-            "count": self.count,
-            "cause": self.cause,
-            "line": self.line,
-            "frames": [f.to_json() for f in self.frames],
-            "report": self.report,
-        }
+#: foreign lines (another CPU's or task's output without caller ids) a report skips inside an
+#: old-style trace or a body-limited report before it is taken as ended
+GRACE_LINES = 3
+_END_REASONS = {
+    "end": "an end line (---[ end trace ]--- or the class's end)",
+    "trace-close": "the line after the closed trace",
+    "body": "a line outside the class's body",
+    "next-header": "the next report's header from the same caller",
+    "max-lines": "the report length limit",
+    "stale": "silence from its caller",
+    "timeout": "the settle timeout",
+    "close": "the end of the log",
+}
 
 
 @dataclass(eq=False)
@@ -106,11 +82,13 @@ class _Report:
     frames_seen: bool = False
     markers: bool = False
     pending_close: bool = False
+    grace: int = 0  # foreign lines skipped since the report's last own line
     trace_done: bool = False
     cross_cpu: bool = False
     fatal: bool = False
     cause_ref: _Report | None = None
     finding: Finding | None = None
+    absorbed: list[str] | None = None  # --explain: later headers this report took in
 
     def add(self, cl: ConsoleLine, seq: int) -> None:
         self.lines.append(cl.raw)
@@ -129,10 +107,12 @@ class Detector:
         *,
         settle_seconds: float = 10.0,
         max_report_lines: int = 400,
+        explain: bool = False,
     ) -> None:
         self._cat = catalogue if catalogue is not None else default_catalogue()
         self._settle = settle_seconds
         self._max_lines = max(1, max_report_lines)
+        self._explain = explain  # findings carry Finding.explanation (pgo-orch detect --explain)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self._open: dict[str | None, _Report] = {}
@@ -287,7 +267,7 @@ class Detector:
 
     def _line(self, raw: str) -> None:
         self._seq += 1
-        cl = parse_line(raw)
+        cl = parse_line(raw if len(raw) <= MAX_LINE_EXAMINED else raw[:MAX_LINE_EXAMINED])
         if cl.dictionary:
             return
         if cl.prefixed:
@@ -335,12 +315,15 @@ class Detector:
             if (mk is not None and not mk[0]) or parse_frame(msg, cat) is not None:
                 rep.pending_close = False
                 rep.trace_done = False
+                rep.grace = 0
             elif self._is_end(rc, msg):
                 rep.add(cl, self._seq)
                 self._finalize(rep, "end")
                 return True
             elif cat.trailer.search(msg) and not self._has_keyword(msg):
                 rep.add(cl, self._seq)
+                return True
+            elif self._foreign(rep, msg):
                 return True
             else:
                 self._finalize(rep, "trace-close")
@@ -357,11 +340,20 @@ class Detector:
                 if not absorb:
                     self._finalize(rep, "next-header")
                     return False
+                if self._explain:
+                    why = "interrupts = false" if not hrc.interrupts else "merge_next"
+                    rep.absorbed = (rep.absorbed or []) + [
+                        f"line {self._seq}: {hrc.id} header taken into this report ({why}): "
+                        f"{cl.raw.strip()}"
+                    ]
                 if hrc.fatal:
                     rep.fatal = True
         if rc.body is not None and not rc.body.search(msg):
+            if self._foreign(rep, msg):
+                return True
             self._finalize(rep, "body")
             return False
+        rep.grace = 0
         # trace state
         if cat.trace_start.search(msg):
             rep.in_trace = True
@@ -385,6 +377,14 @@ class Detector:
         if rc.cross_cpu_after is not None and not rep.cross_cpu and rc.cross_cpu_after.search(msg):
             rep.cross_cpu = True
         self._check_limit(rep)
+        return True
+
+    def _foreign(self, rep: _Report, msg: str) -> bool:
+        """Skip ``msg`` as another context's line printed into ``rep`` (``GRACE_LINES`` at most;
+        never a header, never after a trace closed by its ``</TASK>`` marker)."""
+        if rep.markers or rep.grace >= GRACE_LINES or self._has_keyword(msg):
+            return False
+        rep.grace += 1
         return True
 
     def _check_limit(self, rep: _Report) -> None:
@@ -442,7 +442,23 @@ class Detector:
             else:
                 cause = build_title(ref.rc, self._cat, ref.header, ref.msgs).title
             rep.cause_ref = None
+        explanation: list[str] | None = None
+        if self._explain:
+            explanation = [
+                f"header: line {rep.seq}, class {rc.id} ({rc.klass}), matched "
+                f"{rep.header.group(0)!r} in: {rep.lines[0].strip() if rep.lines else ''}",
+                *(rep.absorbed or []),
+                f"report: {len(rep.lines)} line(s), ended by {_END_REASONS.get(reason, reason)}",
+                *tr.notes,
+            ]
+            if corrupted:
+                explanation.append(
+                    "corrupted: "
+                    + ("the trace was cut" if tr.trace_found and not tr.missing else
+                       "no usable stack" if not tr.trace_found else "a title field is missing")
+                )  # fmt: skip
         return Finding(
+            explanation=explanation,
             klass=rc.klass,
             title=tr.title,
             report="\n".join(rep.lines),
@@ -459,36 +475,10 @@ class Detector:
         )
 
 
-def dedup(findings: Iterable[Finding]) -> list[Finding]:
-    """Merge findings with the same title: one finding each, with count and time range."""
-    by_title: dict[str, Finding] = {}
-    for f in findings:
-        seen = by_title.get(f.title)
-        if seen is None:
-            by_title[f.title] = Finding(
-                klass=f.klass, title=f.title, report=f.report, frames=list(f.frames),
-                guilty=f.guilty, corrupted=f.corrupted, fatal=f.fatal, caller=f.caller,
-                first_time=f.first_time, last_time=f.last_time, count=f.count, cause=f.cause,
-                class_id=f.class_id, line=f.line,
-            )  # fmt: skip
-            continue
-        seen.count += f.count
-        seen.fatal = seen.fatal or f.fatal
-        if seen.corrupted and not f.corrupted:
-            seen.report, seen.frames, seen.corrupted = f.report, list(f.frames), False
-        if f.first_time is not None and (seen.first_time is None or f.first_time < seen.first_time):
-            seen.first_time = f.first_time
-        if f.last_time is not None and (seen.last_time is None or f.last_time > seen.last_time):
-            seen.last_time = f.last_time
-        if seen.cause is None:
-            seen.cause = f.cause
-    return list(by_title.values())
-
-
 def detect_text(text: str, catalogue: Catalogue | None = None) -> list[Finding]:
     """Batch detection over a whole console log, deduplicated."""
     det = Detector(catalogue)
-    found = det.feed_text(text)
-    found += det.close()
-    found.sort(key=lambda f: f.line)
-    return dedup(found)
+    found = FindingSet()
+    found.extend(det.feed_text(text))
+    found.extend(det.close())
+    return found.findings()

@@ -44,20 +44,26 @@ Title rules
    appended, e.g. ``BUG: sleeping function called from invalid context (corrupted)``.  A
    missing non-function placeholder is dropped the same way.  If the function is known but
    the trace was cut, the title is the normal one and only ``Finding.corrupted`` is set.
+   Before giving up: a report cut before its trace blames its RIP (rule 3c) unless the RIP
+   is skipped by the class or lies in a ``reporter_families`` function (a checker such as
+   ``__list_del_entry_valid`` or ``usercopy_abort`` detected the bug, its caller made it);
+   then the header's own function, if it names one (rule 3b).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 from orchestrator.detect.catalogue import Catalogue, ReportClass
-from orchestrator.detect.frames import Frame, is_marker, parse_frame, parse_frame_text, parse_rip
+from orchestrator.detect.finding import CORRUPTED_SUFFIX
+from orchestrator.detect.frames import Frame
+from orchestrator.detect.stack import rip_only, rip_untrusted, source_frames, trace_frames
 
 __all__ = ["CORRUPTED_MARKER", "TitleResult", "build_title", "sanitize_text"]
 
-CORRUPTED_MARKER = " (corrupted)"
+CORRUPTED_MARKER = CORRUPTED_SUFFIX
 
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 _SAN_KEYVAL_RE = re.compile(r"\b[\w-]+=\s*(?:0x[0-9a-fA-F]+|-?\d+)\b")
@@ -68,12 +74,13 @@ _SPACES_RE = re.compile(r"\s{2,}")
 
 
 def sanitize_text(text: str) -> str:
-    """Remove numbers, addresses and offsets from free text."""
+    """Remove numbers, addresses and offsets from free text (and the separator left dangling
+    at the end by a removed value: "on freeing mm: 8192" -> "on freeing mm")."""
     text = _SAN_KEYVAL_RE.sub("", text)
     text = _SAN_OFFSET_RE.sub("", text)
     text = _SAN_HEX_RE.sub("", text)
     text = _SAN_NUM_RE.sub("", text)
-    return _SPACES_RE.sub(" ", text).strip()
+    return _SPACES_RE.sub(" ", text).strip().rstrip(":,;=").rstrip()
 
 
 @dataclass
@@ -83,137 +90,62 @@ class TitleResult:
     frames: list[Frame]
     trace_found: bool
     missing: bool  # some placeholder could not be filled
+    notes: list[str] = field(default_factory=list)  # how the guilty frame was chosen
 
 
-def _trace_frames(msgs: Sequence[str], cat: Catalogue) -> tuple[list[Frame], bool]:
-    """Frames after the first ``Call Trace:`` line, up to the closing ``</TASK>``."""
-    start = -1
-    for i, msg in enumerate(msgs):
-        if cat.trace_start.search(msg):
-            start = i
-            break
-    if start < 0:
-        return [], False
-    return _collect(msgs, start + 1, cat, include_rip=False), True
-
-
-def _collect(msgs: Sequence[str], start: int, cat: Catalogue, *, include_rip: bool) -> list[Frame]:
-    frames: list[Frame] = []
-    for msg in msgs[start:]:
-        fr = parse_frame(msg, cat)
-        if fr is not None:
-            frames.append(fr)
+def _pick(
+    frames: list[Frame], rc: ReportClass, cat: Catalogue, notes: list[str], *, jumped: bool = False
+) -> str | None:
+    """The guilty function among ``frames`` (rules 2, 2c and 4), explained in ``notes``."""
+    reliable = [f for f in frames if f.reliable]
+    pool = reliable
+    if not reliable and frames and not jumped:
+        pool = frames  # rule 2c: a kernel that printed every frame with '?'
+        notes.append("no reliable frame: the '?' frames are used (rule 2c)")
+    usable: list[str] = []
+    for f in frames:
+        if f not in pool:
+            notes.append(f"  skip {f.raw.strip()}: unreliable ('?')")
             continue
-        mk = is_marker(msg)
-        if mk is not None:
-            if mk[0] and mk[1] == "TASK":
-                break
+        why = cat.skip_rule(f.func, rc)
+        if why is not None:
+            notes.append(f"  skip {f.func}: {why}")
             continue
-        if include_rip:
-            rip = parse_rip(msg, cat)
-            if rip is not None:
-                if rip[0] and rip[1] is not None:
-                    frames.append(rip[1])
-                continue
-        if cat.trace_noise.search(msg):
-            continue
-        if frames:
-            break
-    return frames
-
-
-def _rip_frames(msgs: Sequence[str], cat: Catalogue, rc: ReportClass) -> list[Frame]:
-    """The first kernel ``RIP:`` frame; unreliable when the class says the RIP is a jump target."""
-    for msg in msgs:
-        rip = parse_rip(msg, cat)
-        if rip is not None and rip[0]:
-            if rip[1] is None:
-                return []
-            if rc.rip_is_target is not None and any(rc.rip_is_target.search(m) for m in msgs):
-                return [replace(rip[1], reliable=False)]
-            return [rip[1]]
-    return []
-
-
-def _caller_frames(msgs: Sequence[str], rc: ReportClass, cat: Catalogue) -> list[Frame]:
-    """The caller of a faulting code location that set up no stack frame (rule 2b)."""
-    rip = _rip_frames(msgs, cat, rc)
-    frameless = cat.frameless
-    if rip and rip[0].reliable and (frameless is None or not frameless.fullmatch(rip[0].func)):
-        return []  # the RIP ran wrong itself
-    frames, _ = _trace_frames(msgs, cat)
-    if not frames or not any(f.reliable for f in frames):
-        return []  # no frame chain at all: the stack itself is garbage
-    first = frames[0]
-    if first.offset is None:
-        return []
-    off, _, size = first.offset.partition("/")
-    if off == size:
-        return []  # func+N/N: the start of the next function, a function pointer
-    return [replace(first, reliable=True)]
-
-
-def _source_frames(
-    src: str, rc: ReportClass, cat: Catalogue, msgs: Sequence[str], header_func: str | None
-) -> list[Frame]:
-    if src == "header":
-        if header_func is None:
-            return []
-        fr = parse_frame_text(header_func, cat)
-        if fr is None:
-            fr = parse_frame_text(header_func + "+0x0/0x0", cat, raw=header_func)
-        return [fr] if fr is not None else []
-    if src == "rip":
-        return _rip_frames(msgs, cat, rc)
-    if src == "caller":
-        return _caller_frames(msgs, rc, cat)
-    if src == "trace":
-        return _trace_frames(msgs, cat)[0]
-    if src.startswith("after:"):
-        rx = re.compile(src[len("after:") :])
-        for i, msg in enumerate(msgs):
-            if rx.search(msg):
-                return _collect(msgs, i + 1, cat, include_rip=True)
-        return []
-    pat = cat.sources[src]
-    out: list[Frame] = []
-    for msg in msgs:
-        m = pat.search(msg)
-        if m is not None:
-            fr = parse_frame_text(m.group("frame"), cat, raw=msg)
-            if fr is not None:
-                out.append(fr)
-    return out
-
-
-def _skipped(func: str, rc: ReportClass, cat: Catalogue) -> bool:
-    if cat.skip_frames.fullmatch(func):
-        return True
-    return rc.skip_frames is not None and rc.skip_frames.fullmatch(func) is not None
-
-
-def _pick(frames: list[Frame], rc: ReportClass, cat: Catalogue) -> str | None:
-    usable = [f.func for f in frames if f.reliable and not _skipped(f.func, rc, cat)]
+        notes.append(f"  keep {f.func}")
+        usable.append(f.func)
     if not usable:
         return None
     if rc.extractor == "stall":
+        # dispatch points are looked for among all frames (a skipped vfs_write is still the
+        # point where the stalled code was entered); the guilty frame is the nearest kept one
+        # before the first of them
         anchors = rc.anchors or cat.stall_anchors
         if anchors is not None:
-            prev = usable[0]
-            for func in usable:
-                if anchors.fullmatch(func):
+            kept = set(usable)
+            prev: str | None = None
+            for f in pool:
+                if anchors.fullmatch(f.func) and prev is not None:
+                    notes.append(
+                        f"guilty {prev}: the frame before dispatch point {f.func} (stall rule 4)"
+                    )
                     return prev
-                prev = func
+                if f.func in kept:
+                    prev = f.func
+        notes.append(f"guilty {usable[0]}: no dispatch point, first frame kept (stall rule 4)")
         return usable[0]
     if rc.extractor == "hung":
         for func in usable:
             for key, repl in cat.hung_anchors:
                 if key in func:
+                    notes.append(f"guilty {repl or func}: hung anchor {key!r} (rule 4)")
                     return repl or func
         for func in usable:
             if cat.hung_skip is None or not cat.hung_skip.fullmatch(func):
+                notes.append(f"guilty {func}: first frame that is not wait plumbing (rule 4)")
                 return func
+            notes.append(f"  skip {func}: hung_skip")
         return None
+    notes.append(f"guilty {usable[0]}: first frame kept (rule 2)")
     return usable[0]
 
 
@@ -232,38 +164,73 @@ def build_title(
     rc: ReportClass, cat: Catalogue, header: re.Match[str], msgs: Sequence[str]
 ) -> TitleResult:
     """Guilty function, frames and title for a finished report (``msgs`` from its header)."""
+    notes: list[str] = []
     groups = {k: v for k, v in header.groupdict().items() if v is not None}
     header_func = groups.pop("func", None)
     frames: list[Frame] = []
     guilty: str | None = None
     if rc.use_header_func and header_func:
-        hf = _source_frames("header", rc, cat, msgs, header_func)
+        hf = source_frames("header", rc, cat, msgs, header_func)
         guilty = hf[0].func if hf else None
+        if guilty is not None:
+            notes.append(f"guilty {guilty}: named by the header (rule 3)")
     stack_found = False
-    for sources in (rc.stack, rc.stack_fallback):
+    for level, sources in (("stack", rc.stack), ("stack_fallback", rc.stack_fallback)):
+        if not sources:
+            continue
         cand: list[Frame] = []
         shown: list[Frame] = []  # "caller" repeats a trace frame: not shown twice
+        # a symbol-less or jump-target RIP: '?' frames are stack garbage then (rule 2c)
+        jumped = rip_untrusted(msgs, cat, rc)
         for src in sources:
-            got = _source_frames(src, rc, cat, msgs, header_func)
+            got = source_frames(src, rc, cat, msgs, header_func)
             if src != "header" and any(f.reliable for f in got):
                 stack_found = True
+            if src != "header" and got and not stack_found and src not in ("rip", "caller"):
+                stack_found = True  # a trace of '?' frames is still a trace (rule 2c)
+            notes.append(f"{level} source {src}: {len(got)} frame(s)")
             cand.extend(got)
             if src != "caller":
                 shown.extend(got)
         if not frames:
             frames = shown
         if guilty is None:
-            guilty = _pick(cand, rc, cat)
+            guilty = _pick(cand, rc, cat, notes, jumped=jumped)
         if guilty is not None:
             break
-    trace_frames, trace_found = _trace_frames(msgs, cat)
+    if guilty is None and rip_only(msgs, cat, rc):
+        rip = source_frames("rip", rc, cat, msgs, None)
+        class_skip = rc.skip_frames
+        if (
+            rip
+            and rip[0].reliable
+            and not (class_skip and class_skip.fullmatch(rip[0].func))
+            and not cat.is_reporter(rip[0].func)
+        ):
+            guilty = rip[0].func
+            notes.append(f"guilty {guilty}: the report was cut before its trace, the RIP is "
+                         "the only code it names (rule 3c)")  # fmt: skip
+    if guilty is None and header_func:
+        hf = source_frames("header", rc, cat, msgs, header_func)
+        if hf:
+            guilty = hf[0].func
+            notes.append(f"guilty {guilty}: no usable frame, the header's function (rule 3b)")
+    tr_frames, trace_found = trace_frames(msgs, cat)
     if not frames:
-        frames = trace_frames
+        frames = tr_frames
     values: dict[str, str] = {}
     for k, v in groups.items():
         values[k] = sanitize_text(v) if k in rc.sanitize else v
     for k, v in _fields(rc, msgs).items():
         values[k] = sanitize_text(v) if k in rc.sanitize else v
+    for k, table in rc.values:
+        raw = values.get(k)
+        if raw is not None:
+            for rx, canonical in table:
+                if rx.search(raw):
+                    notes.append(f"{k} {raw!r} is written {canonical!r} (values rule)")
+                    values[k] = canonical
+                    break
     if guilty is not None:
         values["func"] = guilty
     missing = False
@@ -281,5 +248,6 @@ def build_title(
         title = title.replace(" in \x00", "").replace(" \x00", "").replace("\x00", "")
         title = _SPACES_RE.sub(" ", title).strip().rstrip(":").rstrip()
         title += CORRUPTED_MARKER
-    has_trace = (trace_found and bool(trace_frames)) or stack_found
-    return TitleResult(title, guilty, frames, has_trace, missing)
+        notes.append("no guilty function or field: marked corrupted (rule 7)")
+    has_trace = (trace_found and bool(tr_frames)) or stack_found
+    return TitleResult(title, guilty, frames, has_trace, missing, notes)

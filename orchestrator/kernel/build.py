@@ -66,6 +66,7 @@ def build(req: BuildRequest, *, root: Path | None = None) -> BuildResult:
     """
     t0 = time.monotonic()
     root = root or cache_root()
+    cache.keep_count(), cache.grace_seconds()  # bad settings: exit 3 now, not after make
     with locks.hold(locks.tree_lock(req.tree.expanduser(), root), shared=True,
                     what="the kernel tree to be reset and re-patched"):
         p = prepare(req)

@@ -13,19 +13,47 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import time
 from pathlib import Path
 
+from orchestrator.errors import InvalidInput
 from orchestrator.kernel import locks
+from orchestrator.kernel import metadata as md
 from orchestrator.kernel import result as res
 from orchestrator.paths import cache_root
 
-#: results kept per slot (all --rev builds of one tree and fragment set share a slot)
-KEEP = 6
-#: a result used this recently is never pruned
+#: results kept per slot (all --rev builds of one tree and fragment set share a slot);
+#: PGO_ORCH_CACHE_KEEP overrides it
+KEEP = 16
+#: a result used this recently is never pruned; PGO_ORCH_CACHE_GRACE_S overrides it
 GRACE_S = 600.0
+
+
+def _env_number(name: str, default: float, minimum: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < minimum:
+        raise InvalidInput(f"{name}={text!r}: expected a number >= {minimum:g}",
+                           field=name, reason="bad-environment")
+    return value
+
+
+def keep_count() -> int:
+    """Results kept per slot (``PGO_ORCH_CACHE_KEEP``, default ``KEEP``, at least 1)."""
+    return int(_env_number("PGO_ORCH_CACHE_KEEP", KEEP, 1))
+
+
+def grace_seconds() -> float:
+    """``PGO_ORCH_CACHE_GRACE_S`` (default ``GRACE_S``)."""
+    return _env_number("PGO_ORCH_CACHE_GRACE_S", GRACE_S, 0)
 
 
 def index_entry(key: str, root: Path | None = None) -> Path:
@@ -59,13 +87,11 @@ def record(key: str, result_dir: Path, root: Path | None = None) -> None:
     """Point the index at a finished result (atomically)."""
     entry = index_entry(key, root)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_name(f".{key}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"result_dir": str(result_dir)}))
-    os.replace(tmp, entry)
+    md.write_atomic(entry, json.dumps({"result_dir": str(result_dir)}))
 
 
-def prune(results: Path, *, root: Path | None = None, keep: int = KEEP,
-          grace_s: float = GRACE_S) -> list[Path]:
+def prune(results: Path, *, root: Path | None = None, keep: int | None = None,
+          grace_s: float | None = None) -> list[Path]:
     """Drop a slot's least recently used results beyond ``keep``; returns what was removed.
 
     Skips results in use (lease held) and results used within ``grace_s`` seconds. The
@@ -73,6 +99,8 @@ def prune(results: Path, *, root: Path | None = None, keep: int = KEEP,
     """
     if not results.is_dir():
         return []
+    keep = keep_count() if keep is None else keep
+    grace_s = grace_seconds() if grace_s is None else grace_s
     dirs = sorted((d for d in results.iterdir() if d.is_dir() and not d.name.startswith(".")),
                   key=res.last_used, reverse=True)
     now = time.time()

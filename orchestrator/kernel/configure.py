@@ -25,6 +25,7 @@ from orchestrator.git import git_try
 from orchestrator.kernel import fragments as fr
 from orchestrator.kernel import kconfig
 from orchestrator.kernel.make import run_logged
+from orchestrator.kernel.metadata import write_atomic
 from orchestrator.kernel.request import ARCH, REPRO_ENV, Prepared, sha
 
 #: what the generated .config depends on inside a tree (besides the toolchain and our inputs)
@@ -125,12 +126,8 @@ def store(final: Path, cached: Path) -> None:
         return
     side = cached.with_suffix(".sha256")
     side.unlink(missing_ok=True)  # a config without a matching sidecar is never reused
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    shutil.copyfile(final, tmp)
-    os.replace(tmp, cached)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-    tmp.write_text(digest + "\n")
-    os.replace(tmp, side)
+    write_atomic(cached, final.read_bytes())
+    write_atomic(side, digest + "\n")
 
 
 def _read(path: Path) -> str | None:

@@ -14,15 +14,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import proc
+from orchestrator import proc, tools
 from orchestrator.errors import InfraError, ToolMissing
 from orchestrator.git import FIXED_IDENTITY, git_try
 from orchestrator.git import git as run_git
 from orchestrator.kernel import locks
 from orchestrator.paths import KERNEL_PATCHES, cache_root
-from orchestrator.tools import file_hint
 
-DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+#: from tools.toml [files.linux-source-6.1] (Debian's package puts it there)
+DEFAULT_TARBALL = tools.table().files["linux-source-6.1"].path
 DEFAULT_NAME = "linux-source-6.1"
 #: Series applied to the default tree, in order (directories under kernel-patches/).
 DEFAULT_SERIES: tuple[str, ...] = ()
@@ -82,7 +82,7 @@ def ensure_default_tree(
     if _stamp(stamp) == want:
         return tree
     if not tarball.exists() and not tree.exists():
-        raise ToolMissing(str(tarball), file_hint("linux-source-6.1"))
+        raise ToolMissing(str(tarball), tools.file_hint("linux-source-6.1"))
     with open(base / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _stamp(stamp) == want:

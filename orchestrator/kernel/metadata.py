@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -61,10 +62,13 @@ class BuildMetadata(TypedDict):
     kernel_release: str | None
 
 
-#: fields whose type read() checks (the ones reports and workflows use)
-_CHECKED: dict[str, tuple[type, ...]] = {
-    "tree": (str,), "commit": (str, type(None)), "rev": (str, type(None)), "dirty": (bool,),
-    "toolchain": (dict,), "warnings": (int,), "key": (str,), "config_sha256": (str,),
+#: fields read() requires, and the types it checks wherever the field is present (every
+#: build pgo-orch makes writes them all; hand-made metadata in tests may carry fewer)
+_REQUIRED = ("tree", "commit", "toolchain")
+_TYPES: dict[str, tuple[type, ...]] = {
+    "tree": (str,), "commit": (str, type(None)), "rev": (str, type(None)),
+    "repo": (str, type(None)), "dirty": (bool,), "toolchain": (dict,), "warnings": (int,),
+    "key": (str,), "config_sha256": (str,), "vmlinux_sha256": (str,),
 }
 
 
@@ -76,11 +80,24 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` through a unique temp file and a rename: a reader (or a
+    process killed half way) never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would stay with the renamed file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write(path: Path, meta: BuildMetadata) -> None:
-    """Write atomically (temp + rename): a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write metadata.json atomically."""
+    write_atomic(path, json.dumps(meta, indent=2) + "\n")
 
 
 def read(path: Path) -> BuildMetadata:
@@ -93,10 +110,13 @@ def read(path: Path) -> BuildMetadata:
     if not isinstance(data, dict):
         raise InfraError(f"build metadata {path} is not a JSON object",
                          reason="bad-build-metadata")
-    for name, types in _CHECKED.items():
-        if not isinstance(data.get(name), types):
-            raise InfraError(f"build metadata {path}: field {name!r} is missing or has the "
-                             f"wrong type", reason="bad-build-metadata")
+    for name, types in _TYPES.items():
+        if name in _REQUIRED and name not in data:
+            raise InfraError(f"build metadata {path}: field {name!r} is missing",
+                             reason="bad-build-metadata")
+        if name in data and not isinstance(data[name], types):
+            raise InfraError(f"build metadata {path}: field {name!r} has the wrong type "
+                             f"({type(data[name]).__name__})", reason="bad-build-metadata")
     meta = cast(BuildMetadata, data)
     if not isinstance(meta.get("vmlinux_sha256"), str):
         vmlinux = path.parent / "vmlinux"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import ToolMissing
+from orchestrator.tools import install_hint
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def find_symbolizer(suffix: str = "") -> str:
         path = shutil.which(cand)
         if path:
             return path
-    raise ToolMissing("llvm-symbolizer", "apt-get install -y llvm")
+    raise ToolMissing("llvm-symbolizer", install_hint("llvm-symbolizer"))
 
 
 class Symbolizer:

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 
 from orchestrator.errors import InvalidInput, ToolMissing
+from orchestrator.tools import install_hint
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Toolchain:
             path = shutil.which(cand)
             if path:
                 return path
-        raise ToolMissing(name + self.suffix, "apt-get install -y llvm")
+        raise ToolMissing(name + self.suffix, install_hint(name))
 
     @property
     def major(self) -> str:
@@ -39,7 +40,7 @@ def _first_line(argv: list[str]) -> str:
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except FileNotFoundError as exc:
-        raise ToolMissing(argv[0], "apt-get install -y clang lld llvm") from exc
+        raise ToolMissing(argv[0], install_hint(argv[0])) from exc
     text = (out.stdout or out.stderr).strip()
     return text.splitlines()[0] if text else ""
 
@@ -54,9 +55,9 @@ def detect(llvm: str = "1") -> Toolchain:
         )
     prefix, suffix = (llvm, "") if llvm.endswith("/") else ("", "" if llvm == "1" else llvm)
     versions = {}
-    for name, hint in (("clang", "clang"), ("ld.lld", "lld"), ("llvm-ar", "llvm")):
+    for name in ("clang", "ld.lld", "llvm-ar"):
         exe = f"{prefix}{name}{suffix}"
         if shutil.which(exe) is None:
-            raise ToolMissing(exe, f"apt-get install -y {hint}")
+            raise ToolMissing(exe, install_hint(name))
         versions[name] = _first_line([exe, "--version"])
     return Toolchain(llvm, versions)

@@ -87,6 +87,11 @@ def read_header(path: Path) -> RawHeader:
                     words * 8, size)
     if hdr.value_kind_last > 16:
         raise ProfileFormatError(f"implausible value kind count {hdr.value_kind_last}")
+    if hdr.data_records == 0 or hdr.counters == 0:
+        # what an instrumented kernel that never ran (or a zero-filled file) gives; llvm-profdata
+        # merges it happily into an empty profile that would silently disable PGO
+        raise ProfileFormatError(f"empty profile: the header announces {hdr.data_records} "
+                                 f"functions and {hdr.counters} counters")
     if size < hdr.minimum_size:
         raise ProfileFormatError(f"truncated: {size} bytes, the header announces at least "
                                  f"{hdr.minimum_size}")

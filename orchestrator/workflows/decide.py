@@ -60,8 +60,8 @@ def decide(sc: Scenario, obs: Observations) -> Decision:
     checks = list(obs.checks)
     for f in obs.findings:
         checks.append(RunCheck(f"kernel: {f.title}", f not in failing,
-                            f.klass + (f" (expected: {f.expected})" if f.expected else ""),
-                            f.report))
+                               f.klass + (f" (expected: {f.expected})" if f.expected else ""),
+                               f.report))
     if not obs.findings:
         checks.append(RunCheck("kernel: no splat", True, "no kernel report on the console"))
     strict_reads = sc.verdict.fail_on_read_errors
@@ -70,8 +70,8 @@ def decide(sc: Scenario, obs: Observations) -> Decision:
         if r.errors:
             msg += f" ({', '.join(r.errors)})"
         checks.append(RunCheck(f"reader {r.name}.{r.worker}",
-                            not (r.failures or r.short) or not strict_reads, msg,
-                            "\n".join(r.events)))
+                               not (r.failures or r.short) or not strict_reads, msg,
+                               "\n".join(r.events)))
     for p in obs.profiles:
         if p.valid is not None:
             checks.append(RunCheck(f"profile {Path(p.file).name}", p.valid, p.message, p.detail))

@@ -20,6 +20,7 @@ Only invalid input raises (exit 3). Infrastructure faults are verdict ``error``;
 from __future__ import annotations
 
 import shlex
+import signal
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,13 @@ from pathlib import Path
 from orchestrator import ui
 from orchestrator.detect.allowlist import Allowlist
 from orchestrator.detect.detector import Finding
-from orchestrator.errors import BuildFailed, ConfigMismatch, InvalidInput, PgoOrchError
+from orchestrator.errors import (
+    BuildFailed,
+    ConfigMismatch,
+    InfraError,
+    InvalidInput,
+    PgoOrchError,
+)
 from orchestrator.kernel import build as kbuild
 from orchestrator.kernel import defaults
 from orchestrator.kernel.kconfig import read_config
@@ -56,19 +63,16 @@ GRACE = 60.0  # seconds beyond the readers' duration before the guest counts as 
 #: after a hang, keep watching at least this long: the soft lockup detector reports after
 #: 2 x watchdog_thresh (20 s), RCU stalls after 21 s
 HANG_SETTLE = 30.0
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def build_request(sc: Scenario, opts: RunOptions) -> kbuild.BuildRequest:
-    tree = opts.tree if opts.tree is not None else defaults.default_tree()
-    frags = sc.kernel.fragments if sc.kernel.fragments is not None else \
-        defaults.default_fragments()
-    req = kbuild.BuildRequest(tree=tree, base_config=sc.kernel.base_config,
-                              fragments=list(frags),
-                              options=[*sc.kernel.options, *opts.extra_options],
-                              rev=opts.rev)
-    if opts.jobs:
-        req.jobs = opts.jobs
-    return req
+    """The build this run needs (defaults applied in ``kernel.defaults``)."""
+    return defaults.resolve_request(tree=opts.tree, rev=opts.rev,
+                                    base_config=sc.kernel.base_config,
+                                    fragments=sc.kernel.fragments,
+                                    options=[*sc.kernel.options, *opts.extra_options],
+                                    jobs=opts.jobs)
 
 
 def missing_requirements(sc: Scenario, config: Path) -> list[str]:
@@ -88,49 +92,69 @@ def missing_requirements(sc: Scenario, config: Path) -> list[str]:
 
 
 def kernel_info(build: kbuild.BuildResult) -> KernelInfo:
-    meta = build.read_metadata()
-    tools = meta.get("toolchain")
-    warnings = meta.get("warnings")
+    meta = build.metadata_json()
     return KernelInfo(
         ok=True, key=build.key, cached=build.cached, result_dir=str(build.result_dir),
-        log=str(build.log), tree=_str(meta.get("repo")) or _str(meta.get("tree")),
-        commit=_str(meta.get("commit")), rev=_str(meta.get("rev")),
-        vmlinux=str(build.vmlinux),
-        vmlinux_sha256=_str(getattr(build, "vmlinux_sha256", None)),
-        warnings=warnings if isinstance(warnings, int) else None,
-        metadata=str(build.metadata), config=str(build.config),
-        duration_s=round(build.duration, 3),
-        toolchain={str(k): str(v) for k, v in tools.items()} if isinstance(tools, dict) else {})
+        log=str(build.log), tree=meta.get("repo") or meta["tree"], commit=meta["commit"],
+        rev=meta["rev"], vmlinux=str(build.vmlinux), vmlinux_sha256=build.vmlinux_sha256,
+        warnings=meta["warnings"], metadata=str(build.metadata), config=str(build.config),
+        duration_s=round(build.duration, 3), toolchain=dict(meta["toolchain"]))
 
 
-def _str(v: object) -> str | None:
-    return str(v) if v is not None else None
-
-
-def run_scenario(sc: Scenario, rd: RunDir, opts: RunOptions | None = None,
+def run_scenario(sc: Scenario, rd: RunDir | Path, opts: RunOptions | None = None,
                  build: kbuild.BuildResult | None = None, *, job_id: str = "") -> RunResult:
     """Run ``sc`` into ``rd``; returns the result with every report written.
 
-    Raises only :class:`InvalidInput` for input that cannot be run at all (an unknown tree,
-    fragment or revision) and ``KeyboardInterrupt`` (after writing the reports)."""
-    from orchestrator.report import write_all
-
+    ``rd`` is a claimed :class:`RunDir` (or a path, used as is). Raises only
+    :class:`InvalidInput` for input that cannot be run at all (an unknown tree, fragment or
+    revision), :class:`InfraError` when the reports cannot be written (``result`` attribute:
+    the value), and ``KeyboardInterrupt`` (after writing the reports)."""
+    if isinstance(rd, Path):
+        rd.mkdir(parents=True, exist_ok=True)
+        rd = RunDir(rd.resolve())
     opts = opts or RunOptions()
     result = RunResult(sc.name, rd.path, description=sc.description, job_id=job_id,
                        options=opts, reproduced=sc.reproduced_by([]))
-    rd.write_atomic(rd.scenario_toml, sc.source_text or _toml_note(sc))
-    rd.write_json(rd.scenario_json, sc.to_json())
     t_all = time.monotonic()
     try:
+        rd.write_atomic(rd.scenario_toml, sc.source_text or _toml_note(sc))
+        rd.write_json(rd.scenario_json, sc.to_json())
         _build_and_run(sc, rd, opts, build, result)
     except KeyboardInterrupt:
         _end(result, Verdict.ERROR, "interrupted", "interrupted (signal or Ctrl-C)")
         result.timings.mark("total", time.monotonic() - t_all)
-        write_all(result, rd)
+        # a second signal must not cut the reports short: hold signals while writing
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            _write_reports(result, rd)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
+    except OSError as exc:  # the host: a full disk, a vanished run directory
+        _end(result, Verdict.ERROR, "infra", f"infra: host error: {exc}")
     result.timings.mark("total", time.monotonic() - t_all)
-    write_all(result, rd)
+    _write_reports(result, rd)
     return result
+
+
+class ReportsNotWritten(InfraError):
+    """The run ended but its reports could not be written; ``result`` holds the value."""
+
+    def __init__(self, result: RunResult, exc: OSError) -> None:
+        super().__init__(f"cannot write the reports into {result.run_dir}: {exc}",
+                         reason="infra")
+        self.result = result
+
+
+def _write_reports(result: RunResult, rd: RunDir) -> None:
+    from orchestrator.report import write_all
+
+    try:
+        write_all(result, rd)
+    except OSError as exc:
+        if result.reason_code != "interrupted":  # the run's value is not on disk: not usable
+            _end(result, Verdict.ERROR, "infra", f"infra: cannot write the reports: {exc}")
+        raise ReportsNotWritten(result, exc) from exc
 
 
 def _toml_note(sc: Scenario) -> str:
@@ -140,7 +164,7 @@ def _toml_note(sc: Scenario) -> str:
 def _end(result: RunResult, verdict: Verdict, code: str, reason: str, detail: str = "") -> None:
     result.verdict, result.reason_code, result.reason = verdict, code, reason
     result.checks.append(RunCheck("infrastructure" if verdict is Verdict.ERROR else code,
-                               False, code, detail or reason))
+                                  False, code, detail or reason))
 
 
 def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
@@ -170,11 +194,11 @@ def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
         _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}", exc.message)
         return
     result.timings.mark("build", time.monotonic() - t0)
-    result.kernel = kernel_info(build)
     try:
-        rd.write_atomic(rd.kernel_metadata, build.metadata.read_text())
-    except OSError as exc:
-        _end(result, Verdict.ERROR, "infra", f"infra: cannot copy the kernel metadata: {exc}")
+        result.kernel = kernel_info(build)
+        rd.write_json(rd.kernel_metadata, build.metadata_json())
+    except PgoOrchError as exc:  # metadata missing or corrupt in the cache
+        _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}")
         return
     missing = missing_requirements(sc, build.config)
     if missing:
@@ -184,7 +208,8 @@ def _build_and_run(sc: Scenario, rd: RunDir, opts: RunOptions,
         _end(result, Verdict.ERROR, "requirement-missing", err.message)
         return
     try:
-        obs = _run_in_guest(sc, build, rd, opts, result)
+        with build.lease():  # the cache does not prune this kernel while it runs
+            obs = _run_in_guest(sc, build, rd, opts, result)
     except PgoOrchError as exc:
         _end(result, Verdict.ERROR, exc.reason, f"{exc.reason}: {exc.message}", exc.message)
         return
@@ -213,7 +238,7 @@ def _run_in_guest(sc: Scenario, build: kbuild.BuildResult, rd: RunDir, opts: Run
                                 memory_mb=mc.memory_mb, boot_timeout=mc.boot_timeout,
                                 ssh_timeout=mc.ssh_timeout, cmdline_extra=list(mc.cmdline))
     live = LiveDetector(settle_seconds=min(10.0, max(2.0, sc.verdict.settle)))
-    image = vmguest.KernelImage(build.vmlinux, build.bzimage, build.config, build.system_map)
+    image = build.image()
     obs = Observations()
     t0 = time.monotonic()
     ui.say("run", "booting")
@@ -262,7 +287,7 @@ def _ssh_failure(g: vmguest.Guest, exc: SshError, obs: Observations) -> bool:
         return False
     obs.hang = _hang(g)
     obs.checks.append(RunCheck("guest responsive", False, f"{exc.reason}: {exc.message}",
-                            obs.hang))
+                               obs.hang))
     return True
 
 
@@ -305,13 +330,24 @@ def _find_profile(sc: Scenario, g: vmguest.Guest) -> tuple[str | None, str]:
 
 def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResult,
                     live: LiveDetector, obs: Observations) -> None:
+    try:
+        _steps(sc, g, rd, result, live, obs)
+    except KeyboardInterrupt:  # the interrupted result still shows what the console had
+        result.findings = live.findings()
+        _mark_expected(sc, result.findings)
+        result.reproduced = sc.reproduced_by([f.title for f in result.findings])
+        raise
+
+
+def _steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResult,
+           live: LiveDetector, obs: Observations) -> None:
     t0 = time.monotonic()
     profile, reset = _find_profile(sc, g)
     result.profile_path = profile
     if profile is None and sc.profile.required:
         obs.checks.append(RunCheck("profile interface", False, "profile interface not present",
-                                "none of these paths exists in the guest: "
-                                + ", ".join(sc.profile.paths)))
+                                   "none of these paths exists in the guest: "
+                                   + ", ".join(sc.profile.paths)))
         obs.stop = Stop("profile-interface-missing", "profile-interface-missing: none of "
                         + ", ".join(sc.profile.paths) + " exists in the guest")
         return
@@ -323,7 +359,7 @@ def _scenario_steps(sc: Scenario, g: vmguest.Guest, rd: RunDir, result: RunResul
         res = g.ssh.run_script(env + cmd, timeout=sc.machine.setup_timeout)
         ok = res.ok and not res.timed_out
         obs.checks.append(RunCheck(f"setup {n}", ok, f"exit {res.exit_status}",
-                                res.text()[-2000:]))
+                                   res.text()[-2000:]))
         if not ok:
             obs.stop = Stop("setup-failed",
                             f"setup command {n} failed (exit {res.exit_status})")

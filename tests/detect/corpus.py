@@ -55,10 +55,45 @@ def load(path: Path) -> CorpusLog:
             log.causes.append(value)
         elif key == "findings":
             log.none = value == "none"
-        elif key not in ("note", "source"):
+        elif key not in ("note", "source", "licence"):
             raise ValueError(f"{path.name}: unknown header key {key!r}")
     return log
 
 
 def all_logs() -> list[Path]:
     return sorted(CORPUS.glob("*.log"))
+
+
+def title_class(title: str) -> str:
+    """The class part of a title: what comes before the guilty function (" in func")."""
+    return title.split(" in ")[0].removesuffix(" (corrupted)")
+
+
+@dataclass
+class Agreement:
+    """Detection, class and title agreement of the detector with a set of corpus logs."""
+
+    logs: int = 0
+    detected: int = 0
+    klass: int = 0
+    title: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    def add(self, log: CorpusLog, got: list[str]) -> None:
+        want = [] if log.none else log.titles
+        self.logs += 1
+        self.detected += bool(got) == bool(want)
+        self.klass += [title_class(t) for t in got] == [title_class(t) for t in want]
+        ok = got == want
+        self.title += ok
+        if not ok:
+            self.misses.append(f"{log.path.name}: want {want} got {got}")
+
+    def pct(self, n: int) -> float:
+        return 100.0 * n / self.logs if self.logs else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.logs} logs: detected {self.pct(self.detected):.1f}%, "
+            f"class {self.pct(self.klass):.1f}%, title {self.pct(self.title):.1f}%"
+        )

@@ -7,16 +7,43 @@ from pathlib import Path
 import pytest
 
 from orchestrator.detect import detect_text
-from tests.detect.corpus import all_logs, load
+from tests.detect.corpus import Agreement, all_logs, load
 
 LOGS = all_logs()
+#: logs from other people's machines and kernels (tests/corpus/README.md); measured as figures
+PUBLIC = [p for p in LOGS if p.name.startswith("pub-")]
+OWN = [p for p in LOGS if not p.name.startswith("pub-")]
 
 
 def test_corpus_is_big_enough() -> None:
     assert len(LOGS) >= 40
 
 
-@pytest.mark.parametrize("path", LOGS, ids=[p.name for p in LOGS])
+def test_corpus_agreement_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    """Detection, class and title agreement over the whole corpus, printed as figures.
+
+    Goals (issue 15): detected >= 99%, class >= 97%, title >= 90%.  The hand-written and
+    captured logs must each pass exactly (test_corpus_log); the public ones count here.
+    """
+    overall, public = Agreement(), Agreement()
+    for path in LOGS:
+        log = load(path)
+        got = [f.title for f in detect_text(log.body)]
+        overall.add(log, got)
+        if path in PUBLIC:
+            public.add(log, got)
+    with capsys.disabled():
+        print(f"\ncorpus agreement, all    {overall.summary()}")
+        print(f"corpus agreement, public {public.summary()}")
+        for miss in public.misses:
+            print(f"  miss {miss}")
+    assert overall.pct(overall.detected) >= 99.0
+    assert overall.pct(overall.klass) >= 97.0
+    assert overall.pct(overall.title) >= 90.0
+    assert public.logs == 0 or public.pct(public.title) >= 90.0
+
+
+@pytest.mark.parametrize("path", OWN, ids=[p.name for p in OWN])
 def test_corpus_log(path: Path) -> None:
     log = load(path)
     found = detect_text(log.body)

@@ -77,3 +77,6 @@ def test_sanitize_text() -> None:
     assert sanitize_text("Fatal exception in interrupt") == "Fatal exception in interrupt"
     assert sanitize_text("corrupted in: foo+0x1e/0x30") == "corrupted in: foo"
     assert sanitize_text("hung for 120 seconds on sda1") == "hung for seconds on sda1"
+    assert sanitize_text("non-zero pgtables_bytes on freeing mm: 8192") == (
+        "non-zero pgtables_bytes on freeing mm"
+    )

@@ -51,13 +51,13 @@ class Calls:
 
 def fake_build_result(root: Path) -> kbuild.BuildResult:
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("vmlinux", "bzImage", "System.map", "build.log", "reproducer.sh"):
+    for name in ("vmlinux", "bzImage", "System.map", "build.log", "reproducer.sh", ".used"):
         (root / name).write_text("")
     (root / "config").write_text("CONFIG_PGO_CLANG=y\n# CONFIG_KASAN is not set\n")
     (root / "metadata.json").write_text(json.dumps({
         "tree": "/src/linux", "repo": None, "rev": None, "commit": "c0ffee" * 6 + "abcd",
         "dirty": False, "warnings": 3, "toolchain": {"clang": "clang version 18.1.3"},
-        "key": "k" * 16, "config_sha256": "0" * 64}))
+        "key": "k" * 16, "config_sha256": "0" * 64, "vmlinux_sha256": "5" * 64}))
     return kbuild.BuildResult(vmlinux=root / "vmlinux", bzimage=root / "bzImage",
                               config=root / "config", system_map=root / "System.map",
                               metadata=root / "metadata.json",

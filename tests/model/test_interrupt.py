@@ -17,9 +17,10 @@ from tests.model import fakes
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_signal_during_run_writes_interrupted_reports(tmp_path: Path,
-                                                      sig: signal.Signals) -> None:
+@pytest.mark.parametrize("sig,times", [(signal.SIGTERM, 1), (signal.SIGHUP, 1),
+                                       (signal.SIGINT, 1), (signal.SIGTERM, 3)])
+def test_signal_during_run_writes_interrupted_reports(tmp_path: Path, sig: signal.Signals,
+                                                      times: int) -> None:
     sc = tmp_path / "fake.toml"
     sc.write_text(fakes.SCENARIO)
     out = tmp_path / "run"
@@ -31,7 +32,9 @@ def test_signal_during_run_writes_interrupted_reports(tmp_path: Path,
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    proc.send_signal(sig)
+    for _ in range(times):  # impatient callers signal again while reports are written, or later
+        proc.send_signal(sig)
+        time.sleep(0.05)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 2, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr

@@ -62,7 +62,7 @@ def test_run_job_returns_contract_json_and_is_idempotent(
     assert res["reads"] == {"total": 3, "failed": 0, "short": 0}
     assert res["reproduced"] is None and res["hang"] is None
     assert res["kernel"]["ok"] is True and res["kernel"]["commit"].startswith("c0ffee")
-    assert res["kernel"]["warnings"] == 3
+    assert res["kernel"]["warnings"] == 3 and res["kernel"]["vmlinux_sha256"] == "5" * 64
     assert [p["size"] for p in res["profiles"]] == [72]
     assert set(res["timings_s"]) >= {"build", "boot", "total"}
     stored = json.loads((job.run_dir / "result.json").read_text())
@@ -125,7 +125,7 @@ def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def interrupt() -> None:
         raise KeyboardInterrupt
 
-    fakes.install(monkeypatch, tmp_path, on_driver=interrupt)
+    fakes.install(monkeypatch, tmp_path, on_driver=interrupt, splat=True)
     job = _job(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_job(job)
@@ -133,6 +133,62 @@ def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert (job.run_dir / name).is_file(), name
     res = json.loads((job.run_dir / "result.json").read_text())
     assert (res["verdict"], res["reason_code"], res["exit_code"]) == ("error", "interrupted", 2)
+    assert [f["title"] for f in res["findings"]] == [fakes.SPLAT_TITLE]  # seen before the stop
     assert (job.run_dir / "console.log").is_file()
     calls = fakes.install(monkeypatch, tmp_path)
-    assert run_job(job)["verdict"] == "pass" and calls.boot == 1
+    again = run_job(job)
+    assert again["verdict"] == "pass" and again["findings"] == [] and calls.boot == 1
+
+
+def test_unusable_out_root_is_an_error_result_not_an_exception(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fakes.install(monkeypatch, tmp_path)
+    (tmp_path / "file").write_text("x")
+    job = Job(scenario_text=fakes.SCENARIO, out_root=str(tmp_path / "file" / "runs"))
+    res = run_job(job)
+    assert (res["verdict"], res["exit_code"], res["reason_code"]) == ("error", 2, "run-dir")
+    assert calls.boot == 0
+
+
+def test_reports_that_cannot_be_written_still_give_the_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno as errno_
+
+    from orchestrator.report import jsonreport
+
+    def full_disk(*a: object) -> None:
+        raise OSError(errno_.ENOSPC, "No space left on device")
+
+    fakes.install(monkeypatch, tmp_path)
+    monkeypatch.setattr(jsonreport, "write_result", full_disk)
+    job = _job(tmp_path)
+    res = run_job(job)
+    assert (res["verdict"], res["reason_code"]) == ("error", "infra")
+    assert "No space left" in res["reason"] and not (job.run_dir / "result.json").exists()
+
+
+def test_same_job_twice_at_once_runs_once(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second caller waits for the first one's claim, then reads its result."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        assert release.wait(30)
+
+    calls = fakes.install(monkeypatch, tmp_path, on_driver=hold)
+    job = _job(tmp_path)
+    results: list[dict[str, object]] = []
+    first = threading.Thread(target=lambda: results.append(run_job(job)))
+    first.start()
+    assert started.wait(30)
+    second = threading.Thread(target=lambda: results.append(run_job(job)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting for the claim, not running its own copy
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert len(results) == 2 and results[0] == results[1] and calls.boot == 1

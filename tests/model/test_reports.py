@@ -138,3 +138,22 @@ def test_rerun_script_bisect_mode_maps_exit_codes(tmp_path: Path, exit_code: int
     argv = (tmp_path / "argv").read_text()
     assert "--rev pgo-fixtures/0001" in argv and f"--out {tmp_path / 'again'}" in argv
     assert "warning: the tree is at none; this run used abc" in proc.stderr
+
+
+def test_minimal_error_result_round_trips_with_contract_defaults(tmp_path: Path) -> None:
+    res = RunResult("s", tmp_path, reason="build-failed: x", reason_code="build-failed",
+                    kernel=KernelInfo(ok=False, error="e"))
+    data = json.loads(json.dumps(res.to_json()))
+    assert data["timings_s"] == {"build": 0.0, "boot": 0.0, "total": 0.0}
+    assert data["verdict"] == "error" and data["exit_code"] == 2 and data["findings"] == []
+    assert data["reads"] == {"total": 0, "failed": 0, "short": 0}
+    assert RunResult.from_json(data).to_json() == data
+
+
+def test_from_json_rejects_what_is_not_a_result() -> None:
+    from orchestrator.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        RunResult.from_json({"scenario": "s"})
+    with pytest.raises(InvalidInput):
+        RunResult.from_json({"scenario": "s", "run_dir": "/r", "verdict": "maybe"})

@@ -78,3 +78,18 @@ def test_cli_profile_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "bad magic" in out and "valid" in out
     assert cli.main(["profile", "check", str(tmp_path / "missing")]) == 3
+
+
+def _empty_header(version: int = 8) -> bytes:
+    words = [rawprof.MAGIC64, rawprof.VARIANT_MASK_IR_PROF | version] + [0] * 9
+    return struct.pack("<11Q", *words)
+
+
+def test_all_zero_header_is_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.profraw"
+    empty.write_bytes(_empty_header())
+    with pytest.raises(rawprof.ProfileFormatError, match="0 functions and 0 counters"):
+        rawprof.read_header(empty)
+    assert cli.main(["profile", "check", str(empty)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("BAD") and "empty profile" in out

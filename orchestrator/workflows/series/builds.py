@@ -1,0 +1,114 @@
+"""Building every prefix of a series, and the compiler warnings each patch adds.
+
+Each prefix is built through the kernel build API with ``rev=<prefix commit>``: all
+revisions of a tree share one scratch worktree and one out directory, so going from one
+prefix to the next recompiles only what the patch touched. A make failure becomes the
+prefix's build failure with make's first error lines; a config proof failure likewise.
+
+New warnings: a build log only shows warnings of the files it recompiled, so every warning
+line is reduced to (file, message) without line and column, and a prefix's warning is new
+when no earlier build log of this series showed it for that file. A file that no earlier
+log compiled has no known baseline; its warnings count as new (documented limitation: the
+base's log may come from an earlier incremental build).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import BuildFailed, ConfigMismatch
+from orchestrator.kernel import build as kbuild
+
+_WARNING = re.compile(r"^(?P<file>\S+?):(?:\d+:)?(?:\d+:)?\s*warning:\s*(?P<msg>.*)$")
+
+
+@dataclass
+class PrefixBuild:
+    """The build of one prefix (``index`` 0 is the base)."""
+
+    index: int
+    commit: str
+    ok: bool
+    reason: str = ""  # "", "build-failed", "config-mismatch"
+    error: str | None = None  # first error lines, or the config proof's message
+    log: str | None = None
+    key: str | None = None
+    result_dir: str | None = None
+    vmlinux_sha256: str | None = None
+    cached: bool | None = None
+    duration_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # normalised "file: warning: msg"
+    new_warnings: list[str] = field(default_factory=list)  # the log lines themselves
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "commit": self.commit, "ok": self.ok,
+                "reason": self.reason, "error": self.error, "log": self.log, "key": self.key,
+                "result_dir": self.result_dir, "vmlinux_sha256": self.vmlinux_sha256,
+                "cached": self.cached, "duration_s": round(self.duration_s, 2),
+                "warnings": len(self.warnings), "new_warnings": self.new_warnings}
+
+
+def build_prefix(index: int, commit: str, request: kbuild.BuildRequest) -> PrefixBuild:
+    """Build (or find in the cache) ``request`` at ``commit``; failures are values."""
+    t0 = time.monotonic()
+    try:
+        res = kbuild.build(dataclasses.replace(request, rev=commit))
+    except BuildFailed as exc:
+        return PrefixBuild(index, commit, False, "build-failed",
+                           exc.first_errors or exc.message, exc.log,
+                           duration_s=time.monotonic() - t0)
+    except ConfigMismatch as exc:
+        return PrefixBuild(index, commit, False, "config-mismatch", exc.message,
+                           duration_s=time.monotonic() - t0)
+    sha = res.vmlinux_sha256
+    return PrefixBuild(index, commit, True, log=str(res.log), key=res.key,
+                       result_dir=str(res.result_dir), vmlinux_sha256=sha, cached=res.cached,
+                       duration_s=time.monotonic() - t0)
+
+
+def _normalise(line: str, roots: tuple[str, ...]) -> tuple[str, str] | None:
+    m = _WARNING.match(line.strip())
+    if not m:
+        return None
+    path = m.group("file")
+    for root in roots:
+        if root and path.startswith(root):
+            path = path[len(root):]
+    while path.startswith("../") or path.startswith("./"):
+        path = path.split("/", 1)[1]
+    return path.lstrip("/"), m.group("msg").strip()
+
+
+class WarningTracker:
+    """Warnings seen so far in this series' build logs, per source file."""
+
+    def __init__(self, roots: tuple[str, ...] = ()) -> None:
+        self.roots = tuple(r.rstrip("/") + "/" for r in roots if r)
+        self.known: dict[str, set[str]] = {}
+
+    def observe(self, build: PrefixBuild, *, baseline: bool) -> None:
+        """Read ``build``'s log; unless ``baseline``, fill ``build.new_warnings``."""
+        if not build.ok or not build.log:
+            return
+        try:
+            lines = Path(build.log).read_text(errors="replace").splitlines()
+        except OSError:
+            return
+        seen: dict[str, set[str]] = {}
+        for line in lines:
+            norm = _normalise(line, self.roots)
+            if norm is None:
+                continue
+            path, msg = norm
+            build.warnings.append(f"{path}: warning: {msg}")
+            if not baseline and msg not in self.known.get(path, set()) \
+                    and msg not in seen.get(path, set()):
+                build.new_warnings.append(line.strip())
+            seen.setdefault(path, set()).add(msg)
+        for path, msgs in seen.items():
+            self.known.setdefault(path, set()).update(msgs)
