@@ -1,12 +1,27 @@
-"""Where pgo-orch keeps its data files and its cache."""
+"""Where pgo-orch keeps its data files and its cache.
+
+The data directories (kernel-configs/, rootfs/, scenarios/, kernel-patches/) are at the top
+of a checkout (and of an editable install); a wheel carries copies inside the package, in
+``orchestrator/_data/`` (see setup.py). The checkout wins when both exist.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-#: The project root: kernel-configs/, rootfs/, scenarios/ and kernel-patches/ live here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _data_root() -> Path:
+    checkout = _PACKAGE.parent
+    if (checkout / "kernel-configs").is_dir() and (checkout / "scenarios").is_dir():
+        return checkout
+    return _PACKAGE / "_data"
+
+
+#: Where kernel-configs/, rootfs/, scenarios/ and kernel-patches/ live.
+PROJECT_ROOT = _data_root()
 
 KERNEL_CONFIGS = PROJECT_ROOT / "kernel-configs"
 ROOTFS_DIR = PROJECT_ROOT / "rootfs"

@@ -1,14 +1,53 @@
-"""Human progress on stderr: phase lines, and a live status line when stderr is a terminal."""
+"""Human progress on stderr: phase lines, and a live status line when stderr is a terminal.
+
+When several guests run in one process (the pool), their phase lines would interleave on
+stderr: the pool routes them instead (``route``/``set_default_sink``) into each guest's own
+log, and prints one line per guest itself.
+"""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+Sink = Callable[[str], None]
+
+_local = threading.local()
+_default_sink: Sink | None = None
+
+
+def set_default_sink(sink: Sink | None) -> None:
+    """Where lines of threads without their own sink go (None: stderr)."""
+    global _default_sink
+    _default_sink = sink
+
+
+@contextmanager
+def route(sink: Sink) -> Iterator[None]:
+    """Send this thread's progress lines to ``sink`` instead of stderr."""
+    old = getattr(_local, "sink", None)
+    _local.sink = sink
+    try:
+        yield
+    finally:
+        _local.sink = old
+
+
+def _sink() -> Sink | None:
+    return getattr(_local, "sink", None) or _default_sink
 
 
 def say(phase: str, message: str) -> None:
-    """One progress line: ``[phase] message`` on stderr."""
-    print(f"[{phase}] {message}", file=sys.stderr, flush=True)
+    """One progress line: ``[phase] message`` on stderr (or the routed sink)."""
+    line = f"[{phase}] {message}"
+    sink = _sink()
+    if sink is not None:
+        sink(line)
+        return
+    print(line, file=sys.stderr, flush=True)
 
 
 class Ticker:
@@ -17,7 +56,7 @@ class Ticker:
     def __init__(self, phase: str, interval: float = 15.0) -> None:
         self.phase = phase
         self.interval = interval
-        self.tty = sys.stderr.isatty()
+        self.tty = sys.stderr.isatty() and _sink() is None
         self._last = 0.0
         self._width = 0
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.commands.engine_args import add_engine_arguments, runner_from_args
 from orchestrator.errors import InvalidInput
 
 
@@ -33,6 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path,
                    help="output directory (default: runs/reproduce-<UTC time>/)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -44,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.duration <= 3600:
         raise InvalidInput(f"must be between 1 and 3600 seconds, got {args.duration:g}",
                            field="--duration")
-    out = args.out or Path("runs") / time.strftime("reproduce-%Y%m%d-%H%M%S", time.gmtime())
+    out = args.out or Path("runs") / (time.strftime("reproduce-%Y%m%d-%H%M%S", time.gmtime())
+                                      + f"-{os.getpid()}")
     outcome = reproduce(ReproduceOptions(
         mail=args.mail, out=out, tree=args.tree, rev=args.rev, runs=args.runs,
         with_patch=args.with_patch, write_only=args.write_only, duration=args.duration,
-        accel=args.accel))
+        accel=args.accel, runner=runner_from_args(args)))
     if args.json:
         print(json.dumps(outcome.report | {"exit_code": outcome.exit_code,
                                            "headline": outcome.headline}, default=str))

@@ -1,4 +1,7 @@
-"""``pgo-orch run SCENARIO``: the main job, from a scenario file to a verdict."""
+"""``pgo-orch run SCENARIO``: the main job, from a scenario file to a verdict.
+
+Several scenarios, ``--repeat``, ``--slots`` or ``--engine dask`` run as a batch of jobs
+(``commands/run_many.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import ui
+from orchestrator.commands import run_many
 from orchestrator.errors import ExitCode
 from orchestrator.rundir import RunDir
 from orchestrator.scenario import loader
@@ -23,7 +27,8 @@ def register(sub: Any) -> None:
                        description="Run a scenario file (or a name from scenarios/) on a "
                        "kernel (default: the default PGO kernel) and print the verdict. Exit "
                        "0 pass, 1 fail, 2 error, 3 invalid input.")
-    p.add_argument("scenario", help="scenario TOML file or name in scenarios/")
+    p.add_argument("scenario", nargs="+", help="scenario TOML file or name in scenarios/ "
+                   "(several: a batch, one verdict each, exit code the worst)")
     p.add_argument("--tree", type=Path, help="kernel source tree (default: the default tree)")
     p.add_argument("-K", "--option", action="append", default=[], dest="options",
                    metavar="CONFIG_X=V", help="extra kernel option on top of the scenario's")
@@ -32,6 +37,7 @@ def register(sub: Any) -> None:
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), help="override the scenario's")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<id>/)")
     p.add_argument("--json", action="store_true", help="print the report summary as JSON")
+    run_many.add_batch_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -40,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.results import RunOptions
     from orchestrator.workflows.run import run_scenario
 
-    sc = loader.load(args.scenario)
-    with RunDir.create(args.out, f"run-{sc.name}") as rd:
+    if run_many.is_batch(args):
+        return run_many.run_many(args)
+    sc = loader.load(args.scenario[0])
+    with run_many.single_run_slot(sc, args), RunDir.create(args.out, f"run-{sc.name}") as rd:
         ui.say("run", f"run directory: {rd.path}")
         result = run_scenario(sc, rd, RunOptions(tree=args.tree, jobs=args.jobs,
                                                  accel=args.accel, rev=args.rev,

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator.commands.engine_args import add_engine_arguments, runner_from_args
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
@@ -41,11 +43,11 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print summary.json on stdout")
     p.add_argument("--kcidb", type=Path, metavar="FILE",
                    help="also write KernelCI's results schema (KCIDB v5) to FILE")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.workflows.series.seam import run_serial
     from orchestrator.workflows.series.workflow import SeriesOptions, run_series
 
     out = args.out or Path("series") / time.strftime("%Y%m%d-%H%M%S")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                          scenarios=list(args.scenarios), runs=args.runs, confirm=args.confirm,
                          per_patch=args.per_patch, options=list(args.options),
                          accel=args.accel, jobs=args.jobs, kcidb=args.kcidb)
-    outcome = run_series(opts, run_serial)
+    outcome = run_series(opts, runner_from_args(args))
     s = outcome.summary
     if args.json:
         print(json.dumps(s))

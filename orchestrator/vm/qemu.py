@@ -20,6 +20,9 @@ from orchestrator.errors import InvalidInput
 QEMU = "qemu-system-x86_64"
 #: kernel command line every guest gets; the scenario may add to it
 BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on random.trust_cpu=on"
+#: TCG translation cache per guest in MiB (QEMU's default is 1 GiB per guest); the pool
+#: counts it against the host's memory
+TCG_TB_SIZE_MB = 256
 
 
 @dataclass
@@ -37,6 +40,7 @@ class QemuSpec:
     extra_args: list[str] = field(default_factory=list)
     #: shown by ``ps`` and in QMP (``-name``): the machine sets it to its run directory
     name: str = ""
+    tb_size_mb: int = TCG_TB_SIZE_MB  # TCG only
 
     def validate(self) -> None:
         if self.accel not in ("kvm", "tcg"):
@@ -140,7 +144,8 @@ def command_line(spec: QemuSpec, qmp_socket: Path) -> list[str]:
     its state can still be read (-action panic=pause).
     """
     spec.validate()
-    argv = [QEMU, "-machine", "q35", "-accel", spec.accel]
+    acc = spec.accel if spec.accel == "kvm" else f"tcg,tb-size={spec.tb_size_mb}"
+    argv = [QEMU, "-machine", "q35", "-accel", acc]
     argv += ["-cpu", "host"] if spec.accel == "kvm" else ["-cpu", "max"]
     argv += [
         "-smp", str(spec.cpus), "-m", str(spec.memory_mb),

@@ -11,7 +11,6 @@ import pytest
 
 from orchestrator import cli
 from orchestrator.errors import InvalidInput
-from orchestrator.workflows.series import seam
 from orchestrator.workflows.series.workflow import SeriesOptions, run_series
 from tests.series.conftest import (
     SPLAT_TITLE,
@@ -247,7 +246,9 @@ def test_cli_exit_codes(tmp_path: Path, cache: Path, fake_tree: Path, scenario_f
                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                         ) -> None:
     base = make_series(fake_tree, FIXTURES)
-    monkeypatch.setattr(seam, "run_serial", FakeRunner(fake_tree))
+    from orchestrator.commands import series as series_cmd
+
+    monkeypatch.setattr(series_cmd, "runner_from_args", lambda args: FakeRunner(fake_tree))
     monkeypatch.chdir(tmp_path)  # the default series directory is relative
     common = ["--tree", str(fake_tree), "-s", str(scenario_file)]
     rc = cli.main(["series", "HEAD..topic", *common, "--out", str(tmp_path / "a"), "--json"])

@@ -18,7 +18,8 @@ def _spec(**kw: object) -> qemu.QemuSpec:
 def test_q35_paused_with_qmp_pvpanic_and_local_port() -> None:
     argv = qemu.command_line(_spec(), Path("/tmp/q.sock"))
     joined = " ".join(argv)
-    assert argv[:5] == ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg"]
+    assert argv[:5] == ["qemu-system-x86_64", "-machine", "q35", "-accel",
+                        f"tcg,tb-size={qemu.TCG_TB_SIZE_MB}"]
     assert "-S" in argv and "-no-reboot" in argv
     assert "hostfwd=tcp:127.0.0.1:2222-:22" in joined
     assert "socket,id=qmp0,path=/tmp/q.sock,server=on,wait=off" in joined
