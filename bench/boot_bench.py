@@ -27,9 +27,8 @@ def main() -> int:
     ap.add_argument("-n", "--runs", type=int, default=5)
     ap.add_argument("--accel", default="tcg")
     args = ap.parse_args()
-    res = kbuild.build(kbuild.BuildRequest(tree=defaults.default_tree(),
-                                           fragments=defaults.default_fragments()))
-    image = vmguest.KernelImage(res.vmlinux, res.bzimage, res.config, res.system_map)
+    res = kbuild.build(defaults.resolve_request())
+    image = res.image()
     rows: dict[str, dict[str, list[float]]] = {}
     for method in ("pvh", "bzimage"):
         ssh, cmd = [], []

@@ -33,7 +33,7 @@ LOAD = "stress-ng --fork 1 --pipe 1 --open 1 --timeout 0 --quiet > /dev/null 2>&
 
 
 def image(res: kbuild.BuildResult) -> vmguest.KernelImage:
-    return vmguest.KernelImage(res.vmlinux, res.bzimage, res.config, res.system_map)
+    return res.image()
 
 
 def boot_times(res: kbuild.BuildResult, runs: int, accel: str) -> list[float]:
