@@ -303,3 +303,19 @@ def test_interrupted_while_applying(tmp_path: Path, cache: Path, fake_tree: Path
     monkeypatch.setattr(apply, "git_try", real)
     s = _run(tmp_path, fake_tree, str(mbox), scenario_file, FakeRunner(fake_tree))
     assert s["exit_code"] == 1  # the same directory again: a clean start
+
+
+@pytest.mark.parametrize("flag", ["--confirm", "--runs", "--jobs"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_counts_below_one_are_refused(tmp_path: Path, cache: Path, fake_tree: Path,
+                                      scenario_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str], flag: str,
+                                      value: str) -> None:
+    make_series(fake_tree, [("maybe", CLEAN + "/* FLAKY */\n")])
+    runner = FakeRunner(fake_tree)
+    monkeypatch.setattr(seam, "run_serial", runner)
+    rc = cli.main(["series", "HEAD..topic", "--tree", str(fake_tree), "-s",
+                   str(scenario_file), "--out", str(tmp_path / "o"), flag, value])
+    assert rc == 3
+    assert flag in capsys.readouterr().err
+    assert not runner.jobs and not (tmp_path / "o" / "summary.json").exists()

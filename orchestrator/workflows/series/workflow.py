@@ -90,7 +90,11 @@ def run_series(opts: SeriesOptions, runner: Runner) -> SeriesOutcome:
     if opts.per_patch not in ("all", "tip"):
         raise InvalidInput(f"{opts.per_patch!r}: must be all or tip", field="--per-patch")
     if opts.runs < 1:
-        raise InvalidInput("must be at least 1", field="--runs")
+        raise InvalidInput(f"{opts.runs}: must be at least 1", field="--runs")
+    if opts.confirm is not None and opts.confirm < 1:
+        raise InvalidInput(f"{opts.confirm}: must be at least 1", field="--confirm")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise InvalidInput(f"{opts.jobs}: must be at least 1", field="--jobs")
     scenarios, loaded = _scenarios(opts.scenarios)
     tree = check_tree(opts.tree) if opts.tree is not None else defaults.default_tree()
     if not is_repository(tree):
