@@ -319,3 +319,36 @@ def test_counts_below_one_are_refused(tmp_path: Path, cache: Path, fake_tree: Pa
     assert rc == 3
     assert flag in capsys.readouterr().err
     assert not runner.jobs and not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_series_directory_is_claimed(tmp_path: Path, cache: Path, fake_tree: Path,
+                                     scenario_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+    import os
+    make_series(fake_tree, FIXTURES)
+    runner = FakeRunner(fake_tree)
+    monkeypatch.setattr(seam, "run_serial", runner)
+    out = tmp_path / "o"
+    (out / "patches").mkdir(parents=True)
+    (out / "patches" / "0001.patch").write_text("the other series' patch\n")
+    common = ["series", "HEAD..topic", "--tree", str(fake_tree), "-s", str(scenario_file)]
+    fd = os.open(out / ".pgo-orch-series.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another series holds it
+        assert cli.main([*common, "--out", str(out)]) == 3
+        assert "in use by another pgo-orch series" in capsys.readouterr().err
+        assert (out / "patches" / "0001.patch").read_text() == "the other series' patch\n"
+        assert not runner.jobs
+    finally:
+        os.close(fd)
+    # a leftover temp name of another writer does not stop this one
+    (out / ".summary.json.tmp").mkdir()
+    assert cli.main([*common, "--out", str(out)]) == 1
+    assert json.loads((out / "summary.json").read_text())["exit_code"] == 1
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp") and p.is_file()]
+    # the default directory names the process: two series started in one second differ
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(common) == 1
+    (default,) = (tmp_path / "series").iterdir()
+    assert default.name.endswith(f"-{os.getpid()}")

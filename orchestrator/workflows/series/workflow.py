@@ -8,6 +8,10 @@ how far it got.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,8 @@ from orchestrator.workflows.series.seam import Runner
 from orchestrator.workflows.series.state import SeriesState
 
 DEFAULT_SCENARIO = "prf-open-race"
+#: held (flock) in the series directory while a series writes it
+LOCK_NAME = ".pgo-orch-series.lock"
 
 
 @dataclass
@@ -103,6 +109,31 @@ def run_series(opts: SeriesOptions, runner: Runner) -> SeriesOutcome:
     requests = _requests(loaded, tree, opts)
     out = opts.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    with _claim(out):
+        return _run_claimed(opts, runner, scenarios, tree, requests, out)
+
+
+@contextlib.contextmanager
+def _claim(out: Path) -> Iterator[None]:
+    """Hold the series directory for this series alone (an exclusive lock, never waited
+    for): two series writing one directory would delete each other's patches."""
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInput(f"{out} is in use by another pgo-orch series; choose another "
+                               "--out", path=str(out), field="--out",
+                               reason="series-busy") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_claimed(opts: SeriesOptions, runner: Runner, scenarios: list[ScenarioInput],
+                 tree: Path, requests: list[kbuild.BuildRequest], out: Path) -> SeriesOutcome:
     inp = read_series(opts.series, tree, out)
     base, base_source = _base(opts, tree, inp)
     state = SeriesState(out, tree, inp, base, base_source, opts.per_patch, opts.runs,
