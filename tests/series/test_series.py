@@ -352,3 +352,28 @@ def test_series_directory_is_claimed(tmp_path: Path, cache: Path, fake_tree: Pat
     assert cli.main(common) == 1
     (default,) = (tmp_path / "series").iterdir()
     assert default.name.endswith(f"-{os.getpid()}")
+
+
+def test_warning_in_a_file_the_base_log_did_not_compile_is_unverified(
+        tmp_path: Path, cache: Path, fake_tree: Path, scenario_file: Path) -> None:
+    from tests.series.conftest import commit_change
+    warned = "int other(void) { return 2; }\n/* FAKE_BUILD_WARNING */\n"
+    commit_change(fake_tree, "other.c warns (pre-existing)", warned, "drivers/other.c")
+    make_series(fake_tree, [("elsewhere 1", CLEAN + "/* a */\n"),
+                            ("elsewhere 2", CLEAN + "/* b */\n")], branch="side")
+    # a first series builds every file at side~1; the base below then rebuilds only fake.c,
+    # so its log (and the cache's) lacks other.c and its pre-existing warning
+    first = _run(tmp_path / "1", fake_tree, "side~1..side", scenario_file,
+                 FakeRunner(fake_tree))
+    assert first["exit_code"] == 0
+    git(fake_tree, "checkout", "-q", "-b", "topic")
+    commit_change(fake_tree, "touches other.c", warned + "/* touched */\n", "drivers/other.c")
+    git(fake_tree, "checkout", "-q", "-")
+    s = _run(tmp_path / "2", fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    assert "CC      drivers/other.o" not in Path(s["prefixes"][0]["build"]["log"]).read_text()
+    last = s["patches"][-1]
+    assert last["new_warnings"] == []
+    assert [w.split(":", 1)[0].endswith("drivers/other.c")
+            for w in last["unverified_warnings"]] == [True]
+    assert (s["verdict"], s["exit_code"]) == ("pass", 0)
+    assert "not known to be new" in (tmp_path / "2" / "out" / "report.html").read_text()

@@ -192,6 +192,7 @@ def _steps(state: SeriesState, opts: SeriesOptions, requests: list[kbuild.BuildR
         tracker.observe(results[0], baseline=index == 0)
         if first is not results[0]:
             first.new_warnings = results[0].new_warnings
+            first.unverified_warnings = results[0].unverified_warnings
         state.builds[index] = first
         outputs.write_all(state)
         if index == 0 and not first.ok:
