@@ -377,3 +377,30 @@ def test_warning_in_a_file_the_base_log_did_not_compile_is_unverified(
             for w in last["unverified_warnings"]] == [True]
     assert (s["verdict"], s["exit_code"]) == ("pass", 0)
     assert "not known to be new" in (tmp_path / "2" / "out" / "report.html").read_text()
+
+
+def test_no_prefix_is_pruned_before_its_runs(tmp_path: Path, cache: Path, fake_tree: Path,
+                                             scenario_file: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from orchestrator.kernel import build as kbuild
+    from orchestrator.scenario import loader
+    from orchestrator.workflows.run import RunOptions, build_request
+    monkeypatch.setenv("PGO_ORCH_CACHE_KEEP", "1")  # one result per slot, no grace period
+    monkeypatch.setenv("PGO_ORCH_CACHE_GRACE_S", "0")
+    make_series(fake_tree, [(f"step {i}", CLEAN + f"/* {i} */\n") for i in range(1, 5)])
+    fake = FakeRunner(fake_tree)
+    cached: dict[str, bool] = {}
+
+    def runner(jobs: Any) -> list[dict[str, Any]]:
+        for job in jobs:  # what run_job does first: the kernel, through the cache
+            sc = loader.loads(job.scenario_text, origin=job.scenario_origin)
+            req = build_request(sc, RunOptions(tree=Path(job.tree or ""), jobs=job.jobs,
+                                               extra_options=list(job.options)))
+            cached[job.rev] = kbuild.build(dataclasses.replace(req, rev=job.rev)).cached
+        return fake(jobs)
+
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, runner)
+    assert s["exit_code"] == 0
+    assert cached == {p["commit"]: True for p in s["prefixes"]}  # none was built again

@@ -15,6 +15,7 @@ no baseline: it is listed as *unverified*, reported but never failing the patch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import BuildFailed, ConfigMismatch
+from orchestrator.errors import BuildFailed, ConfigMismatch, InfraError
 from orchestrator.kernel import build as kbuild
 
 _COMPILED = re.compile(r"^\s*(?:CC|AS)(?:\s+\[M\])?\s+(?P<obj>\S+)\.o$")
@@ -58,11 +59,16 @@ class PrefixBuild:
                 "unverified_warnings": self.unverified_warnings}
 
 
-def build_prefix(index: int, commit: str, request: kbuild.BuildRequest) -> PrefixBuild:
-    """Build (or find in the cache) ``request`` at ``commit``; failures are values."""
+def build_prefix(index: int, commit: str, request: kbuild.BuildRequest,
+                 leases: contextlib.ExitStack | None = None) -> PrefixBuild:
+    """Build (or find in the cache) ``request`` at ``commit``; failures are values.
+
+    With ``leases``, the result is leased on it: a series holds every prefix's kernel until
+    its runs are done, so building later prefixes (one cache slot, ``KEEP`` results) never
+    prunes an earlier one that has yet to run."""
     t0 = time.monotonic()
     try:
-        res = kbuild.build(dataclasses.replace(request, rev=commit))
+        res = _build_leased(dataclasses.replace(request, rev=commit), leases)
     except BuildFailed as exc:
         return PrefixBuild(index, commit, False, "build-failed",
                            exc.first_errors or exc.message, exc.log,
@@ -74,6 +80,21 @@ def build_prefix(index: int, commit: str, request: kbuild.BuildRequest) -> Prefi
     return PrefixBuild(index, commit, True, log=str(res.log), key=res.key,
                        result_dir=str(res.result_dir), vmlinux_sha256=sha, cached=res.cached,
                        duration_s=time.monotonic() - t0)
+
+
+def _build_leased(request: kbuild.BuildRequest,
+                  leases: contextlib.ExitStack | None) -> kbuild.BuildResult:
+    res = kbuild.build(request)
+    if leases is None:
+        return res
+    try:
+        leases.enter_context(res.lease())
+    except InfraError as exc:
+        if exc.reason != "build-pruned":
+            raise
+        res = kbuild.build(request)  # pruned between build() and the lease: once more
+        leases.enter_context(res.lease())
+    return res
 
 
 def _normalise(line: str, roots: tuple[str, ...]) -> tuple[str, str] | None:

@@ -183,11 +183,19 @@ def _steps(state: SeriesState, opts: SeriesOptions, requests: list[kbuild.BuildR
         f = state.apply_failure
         ui.say("series", f"patch {f.number} ({f.subject}) does not apply: {f.message}")
         return
+    with contextlib.ExitStack() as leases:  # every prefix's kernel stays until its runs
+        _build_and_run(state, opts, requests, runner, leases)
+
+
+def _build_and_run(state: SeriesState, opts: SeriesOptions,
+                   requests: list[kbuild.BuildRequest], runner: Runner,
+                   leases: contextlib.ExitStack) -> None:
+    inp = state.inp
     commits = {0: state.base, **{p.number: p.commit for p in inp.patches if p.commit}}
     tracker = WarningTracker((str(worktree.path_for(state.tree)), str(state.tree)))
     for index, commit in commits.items():
         ui.say("series", f"building {state.label(index)} ({commit[:12]})")
-        results = [build_prefix(index, commit, req) for req in requests]
+        results = [build_prefix(index, commit, req, leases) for req in requests]
         first = next((b for b in results if not b.ok), results[0])
         tracker.observe(results[0], baseline=index == 0)
         if first is not results[0]:
