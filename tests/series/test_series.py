@@ -82,6 +82,7 @@ def test_per_patch_all_blames_each_patch(tmp_path: Path, cache: Path, fake_tree:
     assert len(kcidb["checkouts"]) == 4 and kcidb["checkouts"][0]["patchset_hash"] == ""
     assert all(x["id"].startswith("pgo_orch:") for x in kcidb["tests"] + kcidb["issues"])
     assert len(kcidb["incidents"]) == sum(f["hits"] for f in s["findings"])
+    assert [i["culprit"]["code"] for i in kcidb["issues"]] == [True, True]  # both new
 
 
 def test_thread_mbox_goes_through_b4(tmp_path: Path, cache: Path, fake_tree: Path,
@@ -129,9 +130,13 @@ def test_pre_existing_and_fixed(tmp_path: Path, cache: Path, fake_tree: Path,
     commit_change(fake_tree, "base has the bug", CLEAN + "/* SPLAT */\n/* READERR */\n")
     make_series(fake_tree, [("neutral 1", CLEAN + "/* SPLAT */\n/* READERR */\n/* a */\n"),
                             ("fix reads", CLEAN + "/* SPLAT */\n/* b */\n")])
-    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree),
+             kcidb=tmp_path / "k.json")
     f = _by_title(s)
     assert f[SPLAT_TITLE]["status"] == "pre-existing"
+    issues = json.loads((tmp_path / "k.json").read_text())["issues"]
+    assert {(i["misc"]["status"], i["culprit"]["code"]) for i in issues} == \
+        {("pre-existing", False), ("fixed", False)}  # the series' code is not the culprit
     assert (f["profile reads failed"]["status"], f["profile reads failed"]["fixed_by"]) == \
         ("fixed", 2)
     assert (s["verdict"], s["exit_code"]) == ("pass", 0)
@@ -142,8 +147,11 @@ def test_pre_existing_and_fixed(tmp_path: Path, cache: Path, fake_tree: Path,
 def test_flaky_is_reported_not_blamed(tmp_path: Path, cache: Path, fake_tree: Path,
                                       scenario_file: Path) -> None:
     make_series(fake_tree, [("maybe", CLEAN + "/* FLAKY */\n")])
-    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree),
+             kcidb=tmp_path / "k.json")
     f = _by_title(s)["WARNING in flaky_fn"]
+    (issue,) = json.loads((tmp_path / "k.json").read_text())["issues"]
+    assert issue["culprit"]["code"] is False
     assert (f["status"], f["patch"], f["hits"], f["runs"]) == ("flaky", 1, 1, 2)
     assert s["exit_code"] == 0
 
