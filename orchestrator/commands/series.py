@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
                    metavar="CONFIG_X=V", help="extra kernel option on top of the scenarios'")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), help="override the scenarios'")
-    p.add_argument("--out", type=Path, help="series directory (default: series/<time>/)")
+    p.add_argument("--out", type=Path, help="series directory (default: series/<time>-<pid>/)")
     p.add_argument("--json", action="store_true", help="print summary.json on stdout")
     p.add_argument("--kcidb", type=Path, metavar="FILE",
                    help="also write KernelCI's results schema (KCIDB v5) to FILE")
@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from orchestrator.workflows.series.workflow import SeriesOptions, run_series
 
-    out = args.out or Path("series") / time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("series") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     opts = SeriesOptions(series=args.series, out=out, tree=args.tree, base=args.base,
                          scenarios=list(args.scenarios), runs=args.runs, confirm=args.confirm,
                          per_patch=args.per_patch, options=list(args.options),

@@ -109,3 +109,27 @@ def test_thread_with_two_revisions_takes_the_newest(tmp_path: Path, fake_tree: P
     inp = read_series(str(mbox), fake_tree, tmp_path / "w")
     assert [p.subject for p in inp.patches] == ["drivers: step 1 (v2)", "drivers: step 2 (v2)"]
     assert inp.base_hint == base
+
+
+@pytest.mark.parametrize("exc,code,reason", [
+    (subprocess.TimeoutExpired(["b4"], 300), 2, "b4-timeout"),
+    (FileNotFoundError("b4"), 2, "tool-missing"),
+])
+def test_b4_hanging_or_vanished_is_an_infra_error(tmp_path: Path, fake_tree: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  exc: Exception, code: int,
+                                                  reason: str) -> None:
+    from orchestrator.errors import InfraError
+    from orchestrator.workflows.series import inputs
+    make_series(fake_tree, SERIES)
+    mbox = tmp_path / "s.mbox"
+    mbox.write_text(git(fake_tree, "format-patch", "--stdout", "--thread", "HEAD..topic"))
+
+    def run(argv: list[str], **kw: object) -> object:
+        raise exc
+
+    monkeypatch.setattr(inputs, "_b4", lambda: "b4")
+    monkeypatch.setattr(inputs.subprocess, "run", run)
+    with pytest.raises(InfraError) as info:
+        read_series(str(mbox), fake_tree, tmp_path / "work")
+    assert (int(info.value.exit_code), info.value.reason) == (code, reason)

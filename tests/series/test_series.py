@@ -81,6 +81,7 @@ def test_per_patch_all_blames_each_patch(tmp_path: Path, cache: Path, fake_tree:
     assert len(kcidb["checkouts"]) == 4 and kcidb["checkouts"][0]["patchset_hash"] == ""
     assert all(x["id"].startswith("pgo_orch:") for x in kcidb["tests"] + kcidb["issues"])
     assert len(kcidb["incidents"]) == sum(f["hits"] for f in s["findings"])
+    assert [i["culprit"]["code"] for i in kcidb["issues"]] == [True, True]  # both new
 
 
 def test_thread_mbox_goes_through_b4(tmp_path: Path, cache: Path, fake_tree: Path,
@@ -128,9 +129,13 @@ def test_pre_existing_and_fixed(tmp_path: Path, cache: Path, fake_tree: Path,
     commit_change(fake_tree, "base has the bug", CLEAN + "/* SPLAT */\n/* READERR */\n")
     make_series(fake_tree, [("neutral 1", CLEAN + "/* SPLAT */\n/* READERR */\n/* a */\n"),
                             ("fix reads", CLEAN + "/* SPLAT */\n/* b */\n")])
-    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree),
+             kcidb=tmp_path / "k.json")
     f = _by_title(s)
     assert f[SPLAT_TITLE]["status"] == "pre-existing"
+    issues = json.loads((tmp_path / "k.json").read_text())["issues"]
+    assert {(i["misc"]["status"], i["culprit"]["code"]) for i in issues} == \
+        {("pre-existing", False), ("fixed", False)}  # the series' code is not the culprit
     assert (f["profile reads failed"]["status"], f["profile reads failed"]["fixed_by"]) == \
         ("fixed", 2)
     assert (s["verdict"], s["exit_code"]) == ("pass", 0)
@@ -141,8 +146,11 @@ def test_pre_existing_and_fixed(tmp_path: Path, cache: Path, fake_tree: Path,
 def test_flaky_is_reported_not_blamed(tmp_path: Path, cache: Path, fake_tree: Path,
                                       scenario_file: Path) -> None:
     make_series(fake_tree, [("maybe", CLEAN + "/* FLAKY */\n")])
-    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree),
+             kcidb=tmp_path / "k.json")
     f = _by_title(s)["WARNING in flaky_fn"]
+    (issue,) = json.loads((tmp_path / "k.json").read_text())["issues"]
+    assert issue["culprit"]["code"] is False
     assert (f["status"], f["patch"], f["hits"], f["runs"]) == ("flaky", 1, 1, 2)
     assert s["exit_code"] == 0
 
@@ -304,3 +312,104 @@ def test_interrupted_while_applying(tmp_path: Path, cache: Path, fake_tree: Path
     monkeypatch.setattr(apply, "git_try", real)
     s = _run(tmp_path, fake_tree, str(mbox), scenario_file, FakeRunner(fake_tree))
     assert s["exit_code"] == 1  # the same directory again: a clean start
+
+
+@pytest.mark.parametrize("flag", ["--confirm", "--runs", "--jobs"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_counts_below_one_are_refused(tmp_path: Path, cache: Path, fake_tree: Path,
+                                      scenario_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str], flag: str,
+                                      value: str) -> None:
+    make_series(fake_tree, [("maybe", CLEAN + "/* FLAKY */\n")])
+    runner = FakeRunner(fake_tree)
+    monkeypatch.setattr(seam, "run_serial", runner)
+    rc = cli.main(["series", "HEAD..topic", "--tree", str(fake_tree), "-s",
+                   str(scenario_file), "--out", str(tmp_path / "o"), flag, value])
+    assert rc == 3
+    assert flag in capsys.readouterr().err
+    assert not runner.jobs and not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_series_directory_is_claimed(tmp_path: Path, cache: Path, fake_tree: Path,
+                                     scenario_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+    import os
+    make_series(fake_tree, FIXTURES)
+    runner = FakeRunner(fake_tree)
+    monkeypatch.setattr(seam, "run_serial", runner)
+    out = tmp_path / "o"
+    (out / "patches").mkdir(parents=True)
+    (out / "patches" / "0001.patch").write_text("the other series' patch\n")
+    common = ["series", "HEAD..topic", "--tree", str(fake_tree), "-s", str(scenario_file)]
+    fd = os.open(out / ".pgo-orch-series.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another series holds it
+        assert cli.main([*common, "--out", str(out)]) == 3
+        assert "in use by another pgo-orch series" in capsys.readouterr().err
+        assert (out / "patches" / "0001.patch").read_text() == "the other series' patch\n"
+        assert not runner.jobs
+    finally:
+        os.close(fd)
+    # a leftover temp name of another writer does not stop this one
+    (out / ".summary.json.tmp").mkdir()
+    assert cli.main([*common, "--out", str(out)]) == 1
+    assert json.loads((out / "summary.json").read_text())["exit_code"] == 1
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp") and p.is_file()]
+    # the default directory names the process: two series started in one second differ
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(common) == 1
+    (default,) = (tmp_path / "series").iterdir()
+    assert default.name.endswith(f"-{os.getpid()}")
+
+
+def test_warning_in_a_file_the_base_log_did_not_compile_is_unverified(
+        tmp_path: Path, cache: Path, fake_tree: Path, scenario_file: Path) -> None:
+    from tests.series.conftest import commit_change
+    warned = "int other(void) { return 2; }\n/* FAKE_BUILD_WARNING */\n"
+    commit_change(fake_tree, "other.c warns (pre-existing)", warned, "drivers/other.c")
+    make_series(fake_tree, [("elsewhere 1", CLEAN + "/* a */\n"),
+                            ("elsewhere 2", CLEAN + "/* b */\n")], branch="side")
+    # a first series builds every file at side~1; the base below then rebuilds only fake.c,
+    # so its log (and the cache's) lacks other.c and its pre-existing warning
+    first = _run(tmp_path / "1", fake_tree, "side~1..side", scenario_file,
+                 FakeRunner(fake_tree))
+    assert first["exit_code"] == 0
+    git(fake_tree, "checkout", "-q", "-b", "topic")
+    commit_change(fake_tree, "touches other.c", warned + "/* touched */\n", "drivers/other.c")
+    git(fake_tree, "checkout", "-q", "-")
+    s = _run(tmp_path / "2", fake_tree, "HEAD..topic", scenario_file, FakeRunner(fake_tree))
+    assert "CC      drivers/other.o" not in Path(s["prefixes"][0]["build"]["log"]).read_text()
+    last = s["patches"][-1]
+    assert last["new_warnings"] == []
+    assert [w.split(":", 1)[0].endswith("drivers/other.c")
+            for w in last["unverified_warnings"]] == [True]
+    assert (s["verdict"], s["exit_code"]) == ("pass", 0)
+    assert "not known to be new" in (tmp_path / "2" / "out" / "report.html").read_text()
+
+
+def test_no_prefix_is_pruned_before_its_runs(tmp_path: Path, cache: Path, fake_tree: Path,
+                                             scenario_file: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from orchestrator.kernel import build as kbuild
+    from orchestrator.scenario import loader
+    from orchestrator.workflows.run import RunOptions, build_request
+    monkeypatch.setenv("PGO_ORCH_CACHE_KEEP", "1")  # one result per slot, no grace period
+    monkeypatch.setenv("PGO_ORCH_CACHE_GRACE_S", "0")
+    make_series(fake_tree, [(f"step {i}", CLEAN + f"/* {i} */\n") for i in range(1, 5)])
+    fake = FakeRunner(fake_tree)
+    cached: dict[str, bool] = {}
+
+    def runner(jobs: Any) -> list[dict[str, Any]]:
+        for job in jobs:  # what run_job does first: the kernel, through the cache
+            sc = loader.loads(job.scenario_text, origin=job.scenario_origin)
+            req = build_request(sc, RunOptions(tree=Path(job.tree or ""), jobs=job.jobs,
+                                               extra_options=list(job.options)))
+            cached[job.rev] = kbuild.build(dataclasses.replace(req, rev=job.rev)).cached
+        return fake(jobs)
+
+    s = _run(tmp_path, fake_tree, "HEAD..topic", scenario_file, runner)
+    assert s["exit_code"] == 0
+    assert cached == {p["commit"]: True for p in s["prefixes"]}  # none was built again

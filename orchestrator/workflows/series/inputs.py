@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import InvalidInput, ToolMissing
+from orchestrator.errors import InfraError, InvalidInput, ToolMissing
 from orchestrator.git import git, git_try, resolve_commit
 
 _BASE_COMMIT = re.compile(r"^base-commit: ([0-9a-f]{7,40})\s*$", re.MULTILINE)
@@ -152,6 +152,9 @@ def _base_from_text(text: str, origin: str) -> str | None:
                            path=origin, field="base-commit", reason="ambiguous-base")
     return bases[0] if bases else None
 
+#: b4 am works offline on a local file; longer than this is a hang
+B4_TIMEOUT_S = 300
+
 
 def _b4() -> str | None:
     """The b4 program installed with pgo-orch (same venv), else one on PATH."""
@@ -175,9 +178,15 @@ def _from_mbox(path: Path, out: Path) -> SeriesInput:
     # cwd outside any repository: b4 reads the git config of its cwd, never the user's tree
     argv = [b4, "--no-stdin", "--offline-mode", "--no-interactive", "am",
             "-m", str(path.resolve()), "-o", str(b4_out)]
-    proc = subprocess.run(argv,
-                          cwd=b4_out, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, errors="replace", timeout=300, check=False)
+    try:
+        proc = subprocess.run(argv,
+                              cwd=b4_out, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, errors="replace", timeout=B4_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise InfraError(f"b4 am did not finish within {B4_TIMEOUT_S} s reading {path}",
+                         reason="b4-timeout") from exc
+    except FileNotFoundError as exc:  # found by _b4, gone (or not runnable) since
+        raise ToolMissing("b4", "pip install b4 (a pgo-orch dependency)") from exc
     (out / "b4.log").write_text(proc.stdout + proc.stderr)
     mbx = sorted(b4_out.glob("*.mbx"))
     notes: list[str] = []

@@ -85,8 +85,9 @@ def to_kcidb(state: SeriesState, summary: dict[str, Any]) -> dict[str, Any]:
         issues.append({
             "id": _id("issue", f["scenario"], f["key"]), "version": 1, "origin": ORIGIN,
             "report_subject": f["title"][:400],
-            "culprit": {"code": True,
-                        "tool": False, "harness": False},
+            # only a new finding is the series' code's doing; pre-existing, fixed and flaky
+            # ones are not blamed on it
+            "culprit": {"code": f["status"] == "new", "tool": False, "harness": False},
             "comment": f"{f['status']} ({f['hits']}/{f['runs']} runs)",
             "misc": {"status": f["status"], "patch": f["patch"], "scenario": f["scenario"]},
         })

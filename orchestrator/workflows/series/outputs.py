@@ -19,20 +19,18 @@ Every file is written whole to a temporary name and renamed, after each step.
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from orchestrator.kernel.metadata import write_atomic
 from orchestrator.workflows.series import html, kcidb
 from orchestrator.workflows.series.classify import finding_keys
 from orchestrator.workflows.series.state import SeriesState
 
 
 def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)  # a unique temp name in the same directory, then a rename
 
 
 def series_json(state: SeriesState) -> dict[str, Any]:

@@ -126,6 +126,7 @@ class SeriesState:
                 "built": None if b is None else b.ok,
                 "build": None if b is None else b.to_json(),
                 "new_warnings": [] if b is None else b.new_warnings,
+                "unverified_warnings": [] if b is None else b.unverified_warnings,
                 "cells": {sc.name: self.cell(i, sc.name, classified) for sc in self.scenarios},
                 "findings": [
                     {**c.to_json(), "role": ("introduced" if c.patch == i and c.status == "new"

@@ -8,6 +8,10 @@ how far it got.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,8 @@ from orchestrator.workflows.series.seam import Runner
 from orchestrator.workflows.series.state import SeriesState
 
 DEFAULT_SCENARIO = "prf-open-race"
+#: held (flock) in the series directory while a series writes it
+LOCK_NAME = ".pgo-orch-series.lock"
 
 
 @dataclass
@@ -90,7 +96,11 @@ def run_series(opts: SeriesOptions, runner: Runner) -> SeriesOutcome:
     if opts.per_patch not in ("all", "tip"):
         raise InvalidInput(f"{opts.per_patch!r}: must be all or tip", field="--per-patch")
     if opts.runs < 1:
-        raise InvalidInput("must be at least 1", field="--runs")
+        raise InvalidInput(f"{opts.runs}: must be at least 1", field="--runs")
+    if opts.confirm is not None and opts.confirm < 1:
+        raise InvalidInput(f"{opts.confirm}: must be at least 1", field="--confirm")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise InvalidInput(f"{opts.jobs}: must be at least 1", field="--jobs")
     scenarios, loaded = _scenarios(opts.scenarios)
     tree = check_tree(opts.tree) if opts.tree is not None else defaults.default_tree()
     if not is_repository(tree):
@@ -99,6 +109,31 @@ def run_series(opts: SeriesOptions, runner: Runner) -> SeriesOutcome:
     requests = _requests(loaded, tree, opts)
     out = opts.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    with _claim(out):
+        return _run_claimed(opts, runner, scenarios, tree, requests, out)
+
+
+@contextlib.contextmanager
+def _claim(out: Path) -> Iterator[None]:
+    """Hold the series directory for this series alone (an exclusive lock, never waited
+    for): two series writing one directory would delete each other's patches."""
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInput(f"{out} is in use by another pgo-orch series; choose another "
+                               "--out", path=str(out), field="--out",
+                               reason="series-busy") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_claimed(opts: SeriesOptions, runner: Runner, scenarios: list[ScenarioInput],
+                 tree: Path, requests: list[kbuild.BuildRequest], out: Path) -> SeriesOutcome:
     inp = read_series(opts.series, tree, out)
     base, base_source = _base(opts, tree, inp)
     state = SeriesState(out, tree, inp, base, base_source, opts.per_patch, opts.runs,
@@ -148,15 +183,24 @@ def _steps(state: SeriesState, opts: SeriesOptions, requests: list[kbuild.BuildR
         f = state.apply_failure
         ui.say("series", f"patch {f.number} ({f.subject}) does not apply: {f.message}")
         return
+    with contextlib.ExitStack() as leases:  # every prefix's kernel stays until its runs
+        _build_and_run(state, opts, requests, runner, leases)
+
+
+def _build_and_run(state: SeriesState, opts: SeriesOptions,
+                   requests: list[kbuild.BuildRequest], runner: Runner,
+                   leases: contextlib.ExitStack) -> None:
+    inp = state.inp
     commits = {0: state.base, **{p.number: p.commit for p in inp.patches if p.commit}}
     tracker = WarningTracker((str(worktree.path_for(state.tree)), str(state.tree)))
     for index, commit in commits.items():
         ui.say("series", f"building {state.label(index)} ({commit[:12]})")
-        results = [build_prefix(index, commit, req) for req in requests]
+        results = [build_prefix(index, commit, req, leases) for req in requests]
         first = next((b for b in results if not b.ok), results[0])
         tracker.observe(results[0], baseline=index == 0)
         if first is not results[0]:
             first.new_warnings = results[0].new_warnings
+            first.unverified_warnings = results[0].unverified_warnings
         state.builds[index] = first
         outputs.write_all(state)
         if index == 0 and not first.ok:
