@@ -131,3 +131,26 @@ def test_cut_repeat_counts_as_the_complete_report() -> None:
         ("WARNING in lkdtm_WARNING", 2),
         ("BUG: scheduling while atomic (corrupted)", 1),
     ], titles
+
+
+def test_cut_warning_at_another_site_is_a_new_finding() -> None:
+    """A cut WARNING raised at another ``FILE:LINE`` than the complete one is a new bug (a
+    patch's new warning must not count as a repeat of an old one); at the same site it is
+    the repeat, and with two complete candidates it stays apart (ambiguous)."""
+    body = load(CORPUS / "real-warning.log").body
+    cut_other = "[  100.000000][    T1] WARNING: CPU: 0 PID: 1 at net/core/dev.c:99\n"
+    cut_same = "[  101.000000][    T1] WARNING: CPU: 0 PID: 1 at drivers/misc/lkdtm/bugs.c:85\n"
+    det = Detector()
+    found = FindingSet()
+    found.extend(det.feed_text(body))
+    found.extend(det.feed_text(cut_other + cut_same) + det.close())
+    titles = [(f.title, f.count) for f in found.findings()]
+    assert titles == [("WARNING in lkdtm_WARNING", 2), ("WARNING (corrupted)", 1)], titles
+    # two complete WARNINGs at the same site, different guilty functions: no single twin
+    det = Detector()
+    found = FindingSet()
+    found.extend(det.feed_text(body))
+    found.extend(det.feed_text(body.replace("lkdtm_WARNING", "lkdtm_WARNING_TWO")))
+    found.extend(det.feed_text(cut_same) + det.close())
+    titles = [(f.title, f.count) for f in found.findings()]
+    assert ("WARNING (corrupted)", 1) in titles, titles
