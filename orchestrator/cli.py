@@ -24,6 +24,8 @@ SUBCOMMAND_MODULES = [
     "orchestrator.commands.detect",
     "orchestrator.commands.profile",
     "orchestrator.commands.series",
+    "orchestrator.commands.bisect",
+    "orchestrator.commands.reproduce",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -71,8 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pgo-orch: error: {exc.message}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        # the reports are written; further signals must not turn exit 2 into a kill
+        # the reports are written; further signals must not turn exit 2 into a kill. Block
+        # them first: one arriving before SIG_IGN is in place would escape as a traceback
+        # (a blocked signal stays pending and SIG_IGN then discards it)
         if threading.current_thread() is threading.main_thread():
+            signal.pthread_sigmask(signal.SIG_BLOCK,
+                                   {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
         print("pgo-orch: interrupted", file=sys.stderr)

@@ -3,8 +3,10 @@
 A :class:`Job` is plain data (JSON in, JSON out): the scenario's TOML text, the kernel tree and
 revision, extra options and where to put the run. :func:`run_job` runs it into
 ``<out_root>/<job_id>/`` and returns the result JSON (CONTRACT.md); it is idempotent: a job
-whose result.json exists (and was not interrupted) is answered from disk without building or
-booting. A :data:`Runner` runs a batch of jobs; :func:`run_serial` is the default one.
+whose stored result.json is deterministic for its inputs (verdict pass or fail, or error with a
+reason in :data:`STORED_ERRORS`) is answered from disk without building or booting; any other
+error (boot timeout, SSH, QEMU, interrupted, infra) is transient and the job is rerun.
+A :data:`Runner` runs a batch of jobs; :func:`run_serial` is the default one.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ def run_job(job: Job) -> dict[str, Any]:
     Raises only InvalidInput (exit 3) for a job that cannot be run at all (bad scenario text,
     unknown tree or rev), and KeyboardInterrupt (after writing an ``interrupted`` result).
     A run directory that cannot be created or written gives an ``error`` result (not stored).
-    Idempotent: a stored result.json whose reason_code is not "interrupted" is returned as is.
+    Idempotent: a stored result.json is returned as is when its verdict is pass or fail, or
+    error with a reason_code in :data:`STORED_ERRORS`; other (transient) errors are rerun.
     """
     from orchestrator.scenario import loader
     from orchestrator.workflows.run import ReportsNotWritten, run_scenario
@@ -130,14 +133,26 @@ def _unrun(job: Job, scenario: str, opts: RunOptions, exc: InfraError) -> dict[s
     return res.to_json()
 
 
+#: error reasons that are deterministic for a job's inputs: a stored result with one of them is
+#: final; any other error (boot-timeout, ssh-*, qemu-*, interrupted, infra, ...) is rerun
+STORED_ERRORS = frozenset({"build-failed", "config-mismatch", "requirement-missing",
+                           "profile-interface-missing"})
+
+
 def _stored_result(rd: RunDir) -> dict[str, Any] | None:
+    """The stored result when it is final for these inputs, else None (run again)."""
     try:
         data = json.loads(rd.result_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("reason_code") == "interrupted":
+    if not isinstance(data, dict):
         return None
-    return data
+    verdict = data.get("verdict")
+    if verdict in ("pass", "fail"):
+        return data
+    if verdict == "error" and data.get("reason_code") in STORED_ERRORS:
+        return data
+    return None
 
 
 #: runs a batch of jobs; results in the order of the jobs

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from orchestrator.errors import InfraError, InvalidInput
+from orchestrator.fsutil import write_atomic
 
 LOCK_NAME = ".pgo-orch.lock"
 
@@ -115,10 +116,8 @@ class RunDir:
 
     # -- writing -----------------------------------------------------------------------
     def write_atomic(self, path: Path, text: str) -> None:
-        """Write ``text`` to ``path`` (in this directory) via a temp file and rename."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        """Write ``text`` to ``path`` (in this directory) via a unique temp file and rename."""
+        write_atomic(path, text)
 
     def write_json(self, path: Path, data: Any) -> None:
         self.write_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -15,6 +15,9 @@ from orchestrator.paths import KERNEL_CONFIGS
 PGO_SERIES = "pgo-clang"
 #: Regression fixtures, on a branch of the default tree (tags pgo-fixtures/0001 ...).
 FIXTURE_SERIES = "pgo-fixtures"
+#: Bisect fixtures, each on its own branch of the default tree (tags pgo-bisect/0001 ...):
+#: 16 commits with the prf_open() bug brought in by 0009 (always, or on one open in three).
+BISECT_SERIES = ("pgo-bisect", "pgo-bisect-flaky")
 
 
 def default_series() -> tuple[str, ...]:
@@ -31,7 +34,8 @@ def default_fragments() -> list[str]:
 
 
 def default_tree() -> Path:
-    side = (FIXTURE_SERIES,) if default_series() and series_patches(FIXTURE_SERIES) else ()
+    side = tuple(s for s in (FIXTURE_SERIES, *BISECT_SERIES)
+                 if default_series() and series_patches(s))
     return ensure_default_tree(default_series(), side_series=side)
 
 

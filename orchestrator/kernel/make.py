@@ -71,8 +71,10 @@ def _group_alive(pgid: int) -> bool:
 
 def stop_group(proc: subprocess.Popen[str], grace_s: float = TERM_GRACE_S) -> None:
     """Terminate the process group ``proc`` leads, kill what is left, and wait for it all."""
-    # a second Ctrl-C or SIGTERM must not cut the cleanup short: hold them until it is done
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # a second Ctrl-C, SIGTERM or SIGHUP (cli turns each into an interrupt) must not cut the
+    # cleanup short: hold them until it is done
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                     {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
         _stop(proc, grace_s)
     finally:

@@ -43,7 +43,8 @@ def write(path: Path, p: Prepared, fragments: list[Path], env: dict[str, str]) -
     else:
         lines.append(f'cp {q(str(p.base_file))} "$OUT/.config"')
     if fragments:
-        frag_args = " ".join(f'"$HERE/fragments/{f.name}"' for f in fragments)
+        # file names are quoted: a name like x$(cmd) must stay a name, never run
+        frag_args = " ".join(f'"$HERE/fragments/"{q(f.name)}' for f in fragments)
         lines.append(
             f'(cd "$TREE" && LLVM={q(p.tools.llvm)} ARCH=x86_64 '
             f'sh scripts/kconfig/merge_config.sh -m -O "$OUT" "$OUT/.config" '

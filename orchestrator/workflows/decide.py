@@ -53,10 +53,8 @@ class Decision:
 def decide(sc: Scenario, obs: Observations) -> Decision:
     reproduced = sc.reproduced_by([f.title for f in obs.findings])
     if obs.boot_failure is not None:
-        return _boot_failure(obs, obs.boot_failure, reproduced)
-    fail_on = set(sc.verdict.fail_on)
-    failing = [f for f in obs.findings
-               if f.expected is None and ("*" in fail_on or f.klass in fail_on)]
+        return _boot_failure(sc, obs, obs.boot_failure, reproduced)
+    failing = _failing(sc, obs.findings)
     checks = list(obs.checks)
     for f in obs.findings:
         checks.append(RunCheck(f"kernel: {f.title}", f not in failing,
@@ -96,14 +94,23 @@ def decide(sc: Scenario, obs: Observations) -> Decision:
     return verdict(Verdict.PASS, "no unexpected finding, every read succeeded", "")
 
 
-def _boot_failure(obs: Observations, failure: tuple[str, str],
+def _failing(sc: Scenario, findings: list[Finding]) -> list[Finding]:
+    """The findings that fail the run: not allowlisted and of a class in ``fail_on``."""
+    fail_on = set(sc.verdict.fail_on)
+    return [f for f in findings
+            if f.expected is None and ("*" in fail_on or f.klass in fail_on)]
+
+
+def _boot_failure(sc: Scenario, obs: Observations, failure: tuple[str, str],
                   reproduced: bool | None) -> Decision:
-    """A boot that died with a kernel report is the kernel's problem; otherwise infra."""
+    """A boot that died with a failing kernel report is the kernel's problem (``fail``,
+    whatever the boot failure code); a boot failure without one is infrastructure."""
     code, message = failure
     checks = [*obs.checks, RunCheck("boot", False, code, message)]
-    fatal = [f for f in obs.findings if f.fatal or f.klass == "panic"]
-    if code == "kernel-panic" and fatal:
-        return Decision(Verdict.FAIL, f"kernel panic during boot: {fatal[0].title}",
+    failing = _failing(sc, obs.findings)
+    if failing:
+        what = "kernel panic" if code == "kernel-panic" else "kernel bug"
+        return Decision(Verdict.FAIL, f"{what} during boot: {failing[0].title}",
                         "kernel-finding", checks, reproduced)
     first = message.splitlines()[0] if message else ""
     return Decision(Verdict.ERROR, f"{code}: {first}", code, checks, reproduced)

@@ -96,8 +96,8 @@ def kernel_info(build: kbuild.BuildResult) -> KernelInfo:
     return KernelInfo(
         ok=True, key=build.key, cached=build.cached, result_dir=str(build.result_dir),
         log=str(build.log), tree=meta.get("repo") or meta["tree"], commit=meta["commit"],
-        rev=meta["rev"], vmlinux=str(build.vmlinux), vmlinux_sha256=build.vmlinux_sha256,
-        warnings=meta["warnings"], metadata=str(build.metadata), config=str(build.config),
+        rev=meta.get("rev"), vmlinux=str(build.vmlinux), vmlinux_sha256=build.vmlinux_sha256,
+        warnings=meta.get("warnings"), metadata=str(build.metadata), config=str(build.config),
         duration_s=round(build.duration, 3), toolchain=dict(meta["toolchain"]))
 
 

@@ -225,3 +225,25 @@ def _req_rev(tree: Path, rev: str) -> kbuild.BuildRequest:
     req = _req(tree)
     req.rev = rev
     return req
+
+
+def test_reproducer_quotes_fragment_names(cache: Path, fake_tree: Path, tmp_path: Path) -> None:
+    name = "x$(touch pwned)"
+    frag = _frag(tmp_path, name, "CONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_FS=y\n")
+    res = kbuild.build(_req(fake_tree, frag, options=["LOG_BUF_SHIFT=17"]))
+    script = res.reproducer.read_text()
+    assert name in script
+    syntax = subprocess.run(["sh", "-n", str(res.reproducer)], capture_output=True, text=True,
+                            check=False)
+    assert syntax.returncode == 0, syntax.stderr
+    # run the script (its merge_config line expands the fragment name) from an empty cwd
+    work = tmp_path / "cwd"
+    work.mkdir()
+    out = tmp_path / "repro-out"
+    proc = subprocess.run([str(res.reproducer), str(fake_tree), str(out)], cwd=work,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    pwned = [p for d in (work, tmp_path, res.result_dir, res.result_dir / "fragments",
+                         fake_tree, out) for p in d.glob("pwned")]
+    assert pwned == []
+    assert (out / ".config").read_text() == res.config.read_text()

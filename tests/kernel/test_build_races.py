@@ -29,7 +29,10 @@ def _commit(tree: Path, version: str) -> str:
                           text=True, check=True).stdout.strip()
 
 
-def _run_threads(*targets: tuple[str, object]) -> dict[str, object]:
+def _run_threads(marker: Path, first: tuple[str, object],
+                 second: tuple[str, object]) -> dict[str, object]:
+    """Run ``first``, wait until its make is compiling (FAKE_MAKE_MARKER), then run ``second``;
+    ``out["overlapped"]`` says whether the first was still running when the second began."""
     out: dict[str, object] = {}
 
     def run(name: str, fn: object) -> None:
@@ -38,13 +41,17 @@ def _run_threads(*targets: tuple[str, object]) -> dict[str, object]:
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             out[name] = exc
 
-    threads = []
-    for name, fn in targets:
-        t = threading.Thread(target=run, args=(name, fn))
-        t.start()
-        threads.append(t)
-        time.sleep(0.3)  # the first one is inside make before the second starts
-    for t in threads:
+    t1 = threading.Thread(target=run, args=first)
+    t1.start()
+    deadline = time.monotonic() + 60
+    while not (marker.is_file() and "start" in marker.read_text()):
+        assert t1.is_alive(), f"{first[0]} ended before its make compiled anything: {out}"
+        assert time.monotonic() < deadline, "the first build never reached a compile step"
+        time.sleep(0.01)
+    t2 = threading.Thread(target=run, args=second)
+    t2.start()
+    out["overlapped"] = t1.is_alive()
+    for t in (t1, t2):
         t.join(timeout=120)
     return out
 
@@ -57,12 +64,15 @@ def test_concurrent_rev_builds_each_use_their_own_commit(
     frag = tmp_path / "dbg.config"
     frag.write_text("CONFIG_DEBUG_KERNEL=y\n")
     monkeypatch.setenv("FAKE_MAKE_DELAY", "0.4")
+    marker = tmp_path / "make-started"
+    monkeypatch.setenv("FAKE_MAKE_MARKER", str(marker))
     # different fragment sets: different slots, so only the scratch worktree is shared
     a = kbuild.BuildRequest(tree=fake_tree, rev=c1, jobs=1)
     b = kbuild.BuildRequest(tree=fake_tree, rev=c2, fragments=[str(frag)], jobs=1)
     assert kbuild.prepare(a).slot != kbuild.prepare(b).slot
     assert kbuild.prepare(a).tree == kbuild.prepare(b).tree
-    out = _run_threads(("a", lambda: kbuild.build(a)), ("b", lambda: kbuild.build(b)))
+    out = _run_threads(marker, ("a", lambda: kbuild.build(a)), ("b", lambda: kbuild.build(b)))
+    assert out["overlapped"] is True, "b started after a had finished: no race was tested"
     ra, rb = out["a"], out["b"]
     assert isinstance(ra, kbuild.BuildResult) and isinstance(rb, kbuild.BuildResult), out
     va, vb = ra.vmlinux.read_bytes(), rb.vmlinux.read_bytes()
@@ -85,9 +95,12 @@ def test_default_tree_reset_waits_for_running_builds(
 
     tree = ensure()
     monkeypatch.setenv("FAKE_MAKE_DELAY", "0.5")
+    marker = tmp_path / "make-started"
+    monkeypatch.setenv("FAKE_MAKE_MARKER", str(marker))
     (patches / "0001-demo.patch").write_text(PATCH.format(value=7))
     req = kbuild.BuildRequest(tree=tree, jobs=1)
-    out = _run_threads(("build", lambda: kbuild.build(req)), ("reset", ensure))
+    out = _run_threads(marker, ("build", lambda: kbuild.build(req)), ("reset", ensure))
+    assert out["overlapped"] is True, "the reset started after the build: no race was tested"
     res = out["build"]
     assert isinstance(res, kbuild.BuildResult), out
     assert out["reset"] == tree

@@ -4,7 +4,6 @@ about 10 s when they are cached, one default-kernel build and one fixture build 
 from __future__ import annotations
 
 import fcntl
-import time
 
 import pytest
 
@@ -22,10 +21,8 @@ def default_kernel() -> kbuild.BuildResult:
 
 
 def test_default_kernel_is_a_checked_cache_hit(default_kernel: kbuild.BuildResult) -> None:
-    t0 = time.monotonic()
     again = kbuild.build(defaults.resolve_request())
     assert again.cached and again.result_dir == default_kernel.result_dir
-    assert time.monotonic() - t0 < 10
     meta = again.metadata_json()
     tree = defaults.default_tree()
     assert meta["commit"] == git(tree, "rev-parse", "HEAD").strip() and not meta["dirty"]

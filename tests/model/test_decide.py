@@ -86,6 +86,23 @@ def test_boot_failure_with_panic_is_fail_otherwise_error() -> None:
     assert [c.name for c in d.checks] == ["boot"]
 
 
+def test_kernel_bug_during_boot_fails_whatever_the_boot_failure_code() -> None:
+    bug = _f("BUG: KASAN: use-after-free in prf_open", klass="bug")
+    for code in ("boot-timeout", "ssh-timeout", "qemu-exited"):
+        d = decide(_sc(), Observations(findings=[bug], boot_failure=(code, "m")))
+        assert (d.verdict, d.reason_code) == (Verdict.FAIL, "kernel-finding"), code
+        assert d.reason == "kernel bug during boot: BUG: KASAN: use-after-free in prf_open"
+        assert [c.name for c in d.checks] == ["boot"]
+    # an allowlisted finding, or one outside fail_on, leaves the boot failure to infra
+    ok = _f("WARNING in a", expected="known")
+    d = decide(_sc(), Observations(findings=[ok], boot_failure=("boot-timeout", "m")))
+    assert (d.verdict, d.reason_code) == (Verdict.ERROR, "boot-timeout")
+    sc = _sc('[verdict]\nfail_on = ["bug"]\n')
+    d = decide(sc, Observations(findings=[_f("WARNING in a")],
+                                boot_failure=("boot-timeout", "m")))
+    assert (d.verdict, d.reason_code) == (Verdict.ERROR, "boot-timeout")
+
+
 def test_reproduced_follows_expect_titles() -> None:
     sc = _sc('[expect]\ntitles = ["WARNING in a"]\n')
     assert decide(sc, Observations(findings=[_f("WARNING in a")])).reproduced is True

@@ -140,6 +140,32 @@ def test_interrupted_result_is_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert again["verdict"] == "pass" and again["findings"] == [] and calls.boot == 1
 
 
+@pytest.mark.parametrize("verdict,code,reused", [
+    ("pass", "", True), ("fail", "kernel-finding", True), ("fail", "guest-hung", True),
+    ("error", "build-failed", True), ("error", "config-mismatch", True),
+    ("error", "requirement-missing", True), ("error", "profile-interface-missing", True),
+    ("error", "boot-timeout", False), ("error", "ssh-timeout", False),
+    ("error", "qemu-exited", False), ("error", "interrupted", False),
+    ("error", "infra", False), ("error", "run-dir", False),
+])
+def test_only_final_stored_results_are_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              verdict: str, code: str, reused: bool) -> None:
+    fakes.install(monkeypatch, tmp_path)
+    job = _job(tmp_path)
+    run_job(job)
+    path = job.run_dir / "result.json"
+    stored = json.loads(path.read_text())
+    stored.update(verdict=verdict, reason_code=code, reason="stored")
+    path.write_text(json.dumps(stored))
+    calls = fakes.install(monkeypatch, tmp_path)
+    res = run_job(job)
+    if reused:
+        assert res == stored and (calls.build, calls.boot) == (0, 0)
+    else:
+        assert (res["verdict"], res["reason_code"]) == ("pass", "") and calls.boot == 1
+        assert json.loads(path.read_text()) == res
+
+
 def test_unusable_out_root_is_an_error_result_not_an_exception(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = fakes.install(monkeypatch, tmp_path)

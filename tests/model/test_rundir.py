@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,27 @@ def test_out_under_a_file_is_infra_error(tmp_path: Path) -> None:
     with pytest.raises(InfraError) as ei:
         RunDir.create(tmp_path / "file" / "run", "run-x")
     assert "cannot create run directory" in ei.value.message
+
+
+def test_write_atomic_from_threads_and_failed_write_leaves_no_temp(tmp_path: Path) -> None:
+    rd = RunDir.claim_job(tmp_path / "job")
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(300):
+                rd.write_json(rd.result_json, {"writer": n, "i": i, "pad": "x" * 4096})
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert json.loads(rd.result_json.read_text())["i"] == 299
+    with pytest.raises(UnicodeEncodeError):  # fails after the temp file exists
+        rd.write_atomic(rd.scenario_toml, "bad \udc80 surrogate")
+    assert sorted(p.name for p in rd.path.iterdir()) == sorted([LOCK_NAME, "result.json"])
+    rd.release()
