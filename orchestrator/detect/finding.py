@@ -8,6 +8,7 @@ distinct titles, never on how often a splat repeats; :func:`dedup` is the batch 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,17 @@ __all__ = ["MAX_DISTINCT", "Finding", "FindingSet", "dedup"]
 #: distinct titles kept by a FindingSet; later new titles only count in ``FindingSet.dropped``
 MAX_DISTINCT = 10_000
 CORRUPTED_SUFFIX = " (corrupted)"  # appended to a title without its guilty function (title.py)
+#: where a header says it was raised: ``at FILE:LINE`` (WARNING, might_sleep, ...)
+_SITE_AT = re.compile(r"\bat ([\w.+-]{1,200}(?:/[\w.+-]{1,200}){0,30}:\d{1,9})\b")
+#: or the function the header names (``... in func+0x1c/0x40``, ``RIP: ...func+0x..``)
+_SITE_FUNC = re.compile(r"([A-Za-z_][\w.]{0,200})\+0x[0-9a-f]{1,16}")
+
+
+def header_site(report: str) -> str | None:
+    """Where the report's header line says it was raised (``at FILE:LINE`` or its function)."""
+    head = report.lstrip("\n").split("\n", 1)[0][:1152]
+    m = _SITE_AT.search(head) or _SITE_FUNC.search(head)
+    return m.group(1) if m else None
 
 
 @dataclass
@@ -73,7 +85,10 @@ class FindingSet:
     The report text kept for a title is the first uncorrupted one (a corrupted copy is
     replaced by the first complete one that follows), so a title costs one report's memory
     however often it repeats.  A cut repeat of a report already seen complete (``BUG: X
-    (corrupted)`` after ``BUG: X in func``, same class) counts as that report, not as a new one.
+    (corrupted)`` after ``BUG: X in func``, same class) counts as that report, not as a new one,
+    but only when its header names the same site (``at FILE:LINE`` or the header's function;
+    both naming none counts as the same) and exactly one complete finding could be its twin:
+    a new, cut WARNING elsewhere must not pass for a repeat of an old one.
     """
 
     def __init__(self, max_distinct: int = MAX_DISTINCT) -> None:
@@ -86,9 +101,9 @@ class FindingSet:
         return len(self._by_title)
 
     def add(self, f: Finding) -> None:
-        seen = self._by_title.get(f.title)
-        if seen is None and f.title.endswith(CORRUPTED_SUFFIX):
-            seen = self._complete_twin(f)
+        seen = self._complete_twin(f) if f.title.endswith(CORRUPTED_SUFFIX) else None
+        if seen is None:
+            seen = self._by_title.get(f.title)
         if seen is None:
             if len(self._by_title) >= self._max:
                 self.dropped += f.count
@@ -108,13 +123,17 @@ class FindingSet:
             seen.cause = f.cause
 
     def _complete_twin(self, f: Finding) -> Finding | None:
-        """A complete finding this cut one repeats: same class, and its title is the cut
-        title with the function filled in (``X (corrupted)`` after ``X in func``)."""
+        """The complete finding this cut one repeats: same class, its title is the cut title
+        with the function filled in (``X (corrupted)`` after ``X in func``), its header names
+        the same site, and it is the only such candidate (ambiguity keeps the cut one apart)."""
         stem = f.title[: -len(CORRUPTED_SUFFIX)] + " in "
-        for title, seen in self._by_title.items():
-            if seen.klass == f.klass and title.startswith(stem) and not seen.corrupted:
-                return seen
-        return None
+        site = header_site(f.report)
+        twins = [
+            seen for title, seen in self._by_title.items()
+            if seen.klass == f.klass and title.startswith(stem) and not seen.corrupted
+            and header_site(seen.report) == site
+        ]
+        return twins[0] if len(twins) == 1 else None
 
     def extend(self, findings: Iterable[Finding]) -> None:
         for f in findings:

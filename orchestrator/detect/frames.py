@@ -140,8 +140,11 @@ def arm_caller(msg: str, cat: Catalogue) -> Frame | None:
     """The caller named after ``from`` in a 32-bit ARM frame line (the next line repeats it as
     its own frame, except on the last line of a trace)."""
     m = _ARM_CALLER_RE.search(msg)
-    if m is None:
-        return None
+    return None if m is None else _arm_frame(m, msg, cat)
+
+
+def _arm_frame(m: re.Match[str], msg: str, cat: Catalogue) -> Frame:
+    """The frame a 32-bit ARM trace match names (``func``, ``off``, ``size``, ``mod`` groups)."""
     off = m.group("off")
     return Frame(
         func=normalize_func(m.group("func"), cat),
@@ -155,12 +158,7 @@ def parse_frame(msg: str, cat: Catalogue) -> Frame | None:
     if " from " in msg:
         m = _ARM_FROM_RE.match(msg)
         if m is not None:
-            off = m.group("off")
-            return Frame(
-                func=normalize_func(m.group("func"), cat),
-                offset=f"0x{off}/0x{m.group('size')}" if off is not None else None,
-                module=m.group("mod"), reliable=True, raw=msg, symbol=m.group("func"),
-            )  # fmt: skip
+            return _arm_frame(m, msg, cat)
     if "+0x" in msg or "[inline]" in msg:
         text = msg
         if text.lstrip().startswith("[") and not text.lstrip().startswith("[<"):

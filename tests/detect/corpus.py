@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "console"
 
 
@@ -97,3 +99,18 @@ class Agreement:
             f"{self.logs} logs: detected {self.pct(self.detected):.1f}%, "
             f"class {self.pct(self.klass):.1f}%, title {self.pct(self.title):.1f}%"
         )
+
+
+#: issue 15's goals, in percent of the logs
+GOAL_DETECTED, GOAL_CLASS, GOAL_TITLE = 99.0, 97.0, 90.0
+
+
+def assert_goals(label: str, agreement: Agreement, capsys: pytest.CaptureFixture[str]) -> None:
+    """Print ``label`` with the agreement figures and every miss, then check issue 15's goals."""
+    with capsys.disabled():
+        print(f"\n{label} {agreement.summary()}")
+        for miss in agreement.misses:
+            print(f"  miss {miss}")
+    assert agreement.pct(agreement.detected) >= GOAL_DETECTED, agreement.summary()
+    assert agreement.pct(agreement.klass) >= GOAL_CLASS, agreement.summary()
+    assert agreement.pct(agreement.title) >= GOAL_TITLE, agreement.summary()

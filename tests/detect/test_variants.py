@@ -16,7 +16,7 @@ import re
 import pytest
 
 from orchestrator.detect import detect_text
-from tests.detect.corpus import Agreement, all_logs, load
+from tests.detect.corpus import Agreement, all_logs, assert_goals, load
 
 LOGS = all_logs()
 _TS_RE = re.compile(r"^\s*\[\s*(\d+\.\d+)\]")
@@ -50,13 +50,7 @@ def test_variant_agreement(variant: object, capsys: pytest.CaptureFixture[str]) 
     for path in LOGS:
         log = load(path)
         agreement.add(log, [f.title for f in detect_text(variant(log.body))])
-    with capsys.disabled():
-        print(f"\ncorpus variant {variant.__name__}: {agreement.summary()}")
-        for miss in agreement.misses:
-            print(f"  miss {miss}")
-    assert agreement.pct(agreement.detected) >= 99.0
-    assert agreement.pct(agreement.klass) >= 97.0
-    assert agreement.pct(agreement.title) >= 90.0
+    assert_goals(f"corpus variant {variant.__name__}:", agreement, capsys)
 
 
 def test_interleaving_really_splits_traces() -> None:
