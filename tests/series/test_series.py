@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator import cli
+from orchestrator.commands import series as series_cmd
 from orchestrator.errors import InvalidInput
 from orchestrator.workflows.series.workflow import SeriesOptions, run_series
 from tests.series.conftest import (
@@ -254,7 +255,6 @@ def test_cli_exit_codes(tmp_path: Path, cache: Path, fake_tree: Path, scenario_f
                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                         ) -> None:
     base = make_series(fake_tree, FIXTURES)
-    from orchestrator.commands import series as series_cmd
 
     monkeypatch.setattr(series_cmd, "runner_from_args", lambda args: FakeRunner(fake_tree))
     monkeypatch.chdir(tmp_path)  # the default series directory is relative
@@ -322,7 +322,7 @@ def test_counts_below_one_are_refused(tmp_path: Path, cache: Path, fake_tree: Pa
                                       value: str) -> None:
     make_series(fake_tree, [("maybe", CLEAN + "/* FLAKY */\n")])
     runner = FakeRunner(fake_tree)
-    monkeypatch.setattr(seam, "run_serial", runner)
+    monkeypatch.setattr(series_cmd, "runner_from_args", lambda args: runner)
     rc = cli.main(["series", "HEAD..topic", "--tree", str(fake_tree), "-s",
                    str(scenario_file), "--out", str(tmp_path / "o"), flag, value])
     assert rc == 3
@@ -337,7 +337,7 @@ def test_series_directory_is_claimed(tmp_path: Path, cache: Path, fake_tree: Pat
     import os
     make_series(fake_tree, FIXTURES)
     runner = FakeRunner(fake_tree)
-    monkeypatch.setattr(seam, "run_serial", runner)
+    monkeypatch.setattr(series_cmd, "runner_from_args", lambda args: runner)
     out = tmp_path / "o"
     (out / "patches").mkdir(parents=True)
     (out / "patches" / "0001.patch").write_text("the other series' patch\n")
