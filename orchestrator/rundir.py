@@ -13,6 +13,9 @@ Map of a run directory (``RunDir`` attribute -> file):
 ``dmesg``             dmesg.txt; ``driver_log`` driver.log; ``driver_config`` driver-config.sh
 ``profiles``          profiles/: profile copies the readers kept
 ``hang_json``         hang.json / ``hang_txt`` hang.txt: hang forensics (vm layer)
+(vm layer)            qemu.cmdline, qemu.stderr: how QEMU was started and what it said
+(rootfs layer)        overlay.cpio.gz, initrd.json: the run's initramfs overlay and the
+                      cached base it was joined with
 ====================  ==========================================================
 
 A run directory is claimed with a lock file created exclusively (``O_EXCL``) and held with
@@ -34,12 +37,21 @@ from orchestrator.errors import InfraError, InvalidInput
 from orchestrator.fsutil import write_atomic
 
 LOCK_NAME = ".pgo-orch.lock"
+#: Names of the files the vm and rootfs layers write into a run directory. They receive the
+#: directory as a path (they are used by ``pgo-orch boot`` too), and take the names from here.
+CONSOLE_LOG = "console.log"
+QEMU_CMDLINE = "qemu.cmdline"
+QEMU_STDERR = "qemu.stderr"
+HANG_JSON = "hang.json"
+HANG_TXT = "hang.txt"
+OVERLAY_CPIO = "overlay.cpio.gz"
+INITRD_REF = "initrd.json"
 
 
 class RunDir:
     """A claimed run directory. Use :meth:`create` (a new run) or :meth:`claim_job` (a job)."""
 
-    console_name = "console.log"
+    console_name = CONSOLE_LOG
 
     def __init__(self, path: Path, lock: IO[str] | None = None) -> None:
         """A view of ``path``; only :meth:`create` and :meth:`claim_job` claim it."""
@@ -108,11 +120,11 @@ class RunDir:
 
     @property
     def hang_json(self) -> Path:
-        return self.path / "hang.json"
+        return self.path / HANG_JSON
 
     @property
     def hang_txt(self) -> Path:
-        return self.path / "hang.txt"
+        return self.path / HANG_TXT
 
     # -- writing -----------------------------------------------------------------------
     def write_atomic(self, path: Path, text: str) -> None:

@@ -12,7 +12,7 @@ from orchestrator import ui
 from orchestrator.commands.build import add_build_options, request_from_args
 from orchestrator.errors import ExitCode
 from orchestrator.kernel import build as kbuild
-from orchestrator.rundir import new_run_dir
+from orchestrator.rundir import CONSOLE_LOG, new_run_dir
 
 if TYPE_CHECKING:  # the VM stack (paramiko, qemu.qmp) is imported when a boot starts
     from orchestrator.vm import guest as vmguest
@@ -77,7 +77,7 @@ def _boot(args: argparse.Namespace, result: kbuild.BuildResult, command: list[st
         g = vmguest.boot(result.image(), run_dir, boot_options(args))
     except BootFailure as exc:
         report.update(outcome=exc.reason, reason=exc.reason, error=exc.message,
-                      console=str(run_dir / "console.log"))
+                      console=str(run_dir / CONSOLE_LOG))
         _emit(args, report)
         raise
     with g:

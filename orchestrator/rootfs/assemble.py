@@ -36,6 +36,7 @@ from orchestrator.rootfs.elfdeps import (
     resolve_closure,
 )
 from orchestrator.rootfs.layout import Layout, LayoutError
+from orchestrator.rundir import INITRD_REF, OVERLAY_CPIO
 
 #: bump when the archive layout changes in a way the source digest would not catch
 LAYOUT_VERSION = 1
@@ -53,10 +54,10 @@ GUEST_SSH_PORT = 22
 
 INIT_TEMPLATE = "init.j2"
 
-OVERLAY_NAME = "overlay.cpio.gz"
+OVERLAY_NAME = OVERLAY_CPIO
 INITRD_NAME = "initrd.cpio.gz"
 #: in the run directory: which cached base the run's initrd was joined from
-INITRD_REF_NAME = "initrd.json"
+INITRD_REF_NAME = INITRD_REF
 #: where the guest's dropbear finds the host key made on the host (pinned by the client)
 HOST_KEY_PATH = "/etc/dropbear/dropbear_ed25519_host_key"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.kernel.symbols import Symbolizer, SystemMap
+from orchestrator.rundir import HANG_JSON, HANG_TXT
 from orchestrator.vm.qmp import Qmp, QmpError
 
 THREAD_SIZE = 16 * 1024  # x86_64 without KASAN
@@ -215,8 +216,8 @@ def _collect(qmp: Qmp, smap: SystemMap, vmlinux: Path | None, out_dir: Path,
             sym.close()
     summary = _summarize(cpus)
     report = HangReport(cpus, summary)
-    (out_dir / "hang.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    (out_dir / "hang.txt").write_text(report.text() + "\n")
+    (out_dir / HANG_JSON).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    (out_dir / HANG_TXT).write_text(report.text() + "\n")
     return report
 
 

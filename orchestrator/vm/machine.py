@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from orchestrator.errors import InfraError
+from orchestrator.rundir import CONSOLE_LOG, QEMU_CMDLINE, QEMU_STDERR
 from orchestrator.vm import qemu, scratch
 from orchestrator.vm.qmp import Qmp, QmpError, QmpEvent
 from orchestrator.vm.serial_console import SerialConsole
@@ -74,7 +75,7 @@ class Machine:
 
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.console = SerialConsole(self.run_dir / "console.log")
+        self.console = SerialConsole(self.run_dir / CONSOLE_LOG)
         self._t0 = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -97,8 +98,8 @@ class Machine:
         sock = self.workdir / "qmp.sock"
         sock.unlink(missing_ok=True)
         self.argv = qemu.command_line(self.spec, sock)
-        (self.run_dir / "qemu.cmdline").write_text(shlex.join(self.argv) + "\n")
-        stderr = open(self.run_dir / "qemu.stderr", "wb")  # noqa: SIM115
+        (self.run_dir / QEMU_CMDLINE).write_text(shlex.join(self.argv) + "\n")
+        stderr = open(self.run_dir / QEMU_STDERR, "wb")  # noqa: SIM115
         self._t0 = time.monotonic()
         try:
             self.proc = qemu.spawn(self.argv, stdin=subprocess.DEVNULL,
@@ -139,7 +140,7 @@ class Machine:
 
     def qemu_stderr(self) -> str:
         with contextlib.suppress(OSError):
-            return (self.run_dir / "qemu.stderr").read_text(errors="replace").strip()
+            return (self.run_dir / QEMU_STDERR).read_text(errors="replace").strip()
         return ""
 
     def alive(self) -> bool:

@@ -152,6 +152,9 @@ def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, splat: bool = Fa
             **ssh_kw: Any) -> Calls:
     calls = Calls()
     built = fake_build_result(tmp_path / "kernel")
+    # a cache of its own: the pool's host slots live in the cache, and a real run elsewhere
+    # on this host (another suite, a CI job) must not make a fake run wait for a slot
+    monkeypatch.setenv("PGO_ORCH_CACHE", str(tmp_path / "cache"))
 
     def build(req: kbuild.BuildRequest) -> kbuild.BuildResult:
         calls.build += 1
