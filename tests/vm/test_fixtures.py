@@ -24,8 +24,20 @@ def _needs_fixtures() -> None:
         pytest.skip("the PGO series is not in kernel-patches/")
 
 
-def _seed(rev: str, out: Path) -> tuple[int, dict[str, object]]:
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "prf-open-race",
+SEED = Path(__file__).parents[2] / "scenarios" / "prf-open-race.toml"
+
+
+def _seed(rev: str, out: Path, duration: int = 60) -> tuple[int, dict[str, object]]:
+    """The seed scenario at ``rev``; a shorter reader ``duration`` where the bug shows at once
+    (the 2021 bug fires on the first open; -EAGAIN on the first read that races a reset)."""
+    scenario = "prf-open-race"
+    if duration != 60:
+        text = SEED.read_text()
+        assert text.count("duration = 60") == 1
+        short = out.parent / "prf-open-race-short.toml"
+        short.write_text(text.replace("duration = 60", f"duration = {duration}"))
+        scenario = str(short)
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", scenario,
                            "--rev", rev, "--out", str(out), "--json"], capture_output=True,
                           text=True, timeout=1800, check=False)
     assert proc.stdout.strip(), proc.stderr
@@ -33,7 +45,7 @@ def _seed(rev: str, out: Path) -> tuple[int, dict[str, object]]:
 
 
 def test_fixture1_sleep_in_atomic_in_prf_open(tmp_path: Path) -> None:
-    code, rep = _seed("pgo-fixtures/0001", tmp_path / "run")
+    code, rep = _seed("pgo-fixtures/0001", tmp_path / "run", duration=8)
     assert code == 1 and rep["verdict"] == "fail"
     findings = rep["findings"]
     assert isinstance(findings, list)
@@ -45,7 +57,7 @@ def test_fixture1_sleep_in_atomic_in_prf_open(tmp_path: Path) -> None:
 
 
 def test_fixture2_eagain_reported(tmp_path: Path) -> None:
-    code, rep = _seed("pgo-fixtures/0002", tmp_path / "run")
+    code, rep = _seed("pgo-fixtures/0002", tmp_path / "run", duration=10)
     assert code == 1 and rep["verdict"] == "fail"
     full = json.loads((tmp_path / "run" / "report.json").read_text())
     errors = {e for r in full["readers"] for e in r["errors"]}
