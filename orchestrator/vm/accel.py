@@ -5,8 +5,9 @@ decompressor or QEMU can stop with "KVM internal error". The probe boots the giv
 without an initramfs under KVM with a deadline; reaching the kernel's root-mount stage (or
 its panic for lack of a root) proves KVM works. The answer is cached per host kernel,
 QEMU version and CPU model, written atomically, for a week if KVM works and an hour if not;
-a probe that only ran out of time (a loaded host) is not cached at all. The probe's QEMU dies
-with pgo-orch (PR_SET_PDEATHSIG).
+a probe that only ran out of time (a loaded host) for ten minutes only, so a busy host
+is probed again soon but a series or bisection does not pay a 20 s probe on every run.
+The probe's QEMU dies with pgo-orch (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _PROOF = (b"VFS: Cannot open root device", b"Kernel panic", b"Run /init",
 #: module loaded, a permission fixed or a host rebooted should not wait for a week)
 POSITIVE_TTL = 7 * 24 * 3600.0
 NEGATIVE_TTL = 3600.0
+#: a probe that only ran out of time says little (the host may just be loaded): ask again soon
+TIMEOUT_TTL = 600.0
 
 
 @dataclass(frozen=True)
@@ -112,16 +115,17 @@ def choose(requested: str, kernel: Path, *, root: Path | None = None) -> AccelCh
     cache_file = (root or cache_root()) / "accel" / f"{_host_id()}.json"
     try:
         data = json.loads(cache_file.read_text())
-        ttl = POSITIVE_TTL if data["accel"] == "kvm" else NEGATIVE_TTL
+        ttl = (POSITIVE_TTL if data["accel"] == "kvm"
+               else NEGATIVE_TTL if data.get("conclusive", True) else TIMEOUT_TTL)
         if 0 <= time.time() - float(data["probed_at"]) < ttl:
             return AccelChoice(str(data["accel"]), str(data["why"]), cached=True)
     except (OSError, ValueError, KeyError, TypeError):
         pass
     ok, why, cacheable = probe_kvm(kernel)
     choice = AccelChoice("kvm" if ok else "tcg", why)
-    if cacheable:
-        _write_atomic(cache_file, json.dumps({"accel": choice.accel, "why": why,
-                                              "probed_at": time.time()}))
+    _write_atomic(cache_file, json.dumps({"accel": choice.accel, "why": why,
+                                          "conclusive": cacheable,
+                                          "probed_at": time.time()}))
     return choice
 
 

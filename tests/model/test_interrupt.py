@@ -27,15 +27,20 @@ def test_signal_during_run_writes_interrupted_reports(tmp_path: Path, sig: signa
     proc = subprocess.Popen([sys.executable, "-m", "tests.model.fake_run", str(tmp_path), "--",
                              "run", str(sc), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "driver-started").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    for _ in range(times):  # impatient callers signal again while reports are written, or later
-        proc.send_signal(sig)
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "driver-started").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for _ in range(times):  # impatient callers signal again while reports are written
+            proc.send_signal(sig)
+            time.sleep(0.05)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:  # a failed test must not leave its run behind
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 2, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     res = json.loads((out / "result.json").read_text())
