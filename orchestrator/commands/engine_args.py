@@ -7,7 +7,8 @@ import argparse
 from orchestrator.job import Runner
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
     try:
         n = int(text)
     except ValueError:
@@ -24,7 +25,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                    "Dask scheduler (pip install 'pgo-orch[dist]')")
     g.add_argument("--scheduler", metavar="tcp://HOST:8786",
                    help="Dask scheduler address (--engine dask; default: a local cluster)")
-    g.add_argument("--slots", type=_positive, metavar="N",
+    g.add_argument("--slots", type=positive_int, metavar="N",
                    help="guests at once (default: CPUs // guest vCPUs, at least 1)")
     g.add_argument("--overcommit", action="store_true",
                    help="start guests even when their vCPUs exceed the host's CPUs (lockup "

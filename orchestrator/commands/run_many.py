@@ -18,7 +18,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from orchestrator.commands.engine_args import add_engine_arguments, runner_from_args
+from orchestrator.commands.engine_args import (
+    add_engine_arguments,
+    positive_int,
+    runner_from_args,
+)
 from orchestrator.errors import ExitCode
 from orchestrator.job import Job
 from orchestrator.scenario.model import Scenario
@@ -27,18 +31,8 @@ from orchestrator.scenario.model import Scenario
 INPUT_REASONS = ("config-mismatch", "requirement-missing")
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repeat", type=_positive, default=1, metavar="N",
+    parser.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                         help="run every scenario N times (distinct runs)")
     add_engine_arguments(parser)
 
