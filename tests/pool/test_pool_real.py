@@ -7,7 +7,6 @@ first two tests (4 short guests, 2 at a time).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -60,11 +59,13 @@ def max_overlap(res: list[dict[str, Any]]) -> int:
     return peak
 
 
-def ssh_port(run_dir: str) -> int:
-    m = re.search(r"hostfwd=tcp:127\.0\.0\.1:(\d+)-:22",
-                  (Path(run_dir) / "qemu.cmdline").read_text())
-    assert m, run_dir
-    return int(m.group(1))
+def ssh_port(result: dict[str, Any]) -> int:
+    """The host port QEMU bound for the guest's SSH (the command line asks for port 0 and
+    pgo-orch reads the bound one back, so it is in the result, not in qemu.cmdline)."""
+    port = result["boot"]["ssh_port"]
+    assert isinstance(port, int) and port > 0, result["run_dir"]
+    assert "hostfwd=tcp:127.0.0.1:0-:22" in (Path(result["run_dir"]) / "qemu.cmdline").read_text()
+    return port
 
 
 def check_no_collision(res: list[dict[str, Any]]) -> None:
@@ -76,7 +77,7 @@ def check_no_collision(res: list[dict[str, Any]]) -> None:
             overlap = (a["pool"]["started_at"] < b["pool"]["ended_at"]
                        and b["pool"]["started_at"] < a["pool"]["ended_at"])
             if overlap:
-                assert ssh_port(a["run_dir"]) != ssh_port(b["run_dir"])
+                assert ssh_port(a) != ssh_port(b)
     assert len({r["kernel"]["key"] for r in res}) == 1
     assert all(r["kernel"]["ok"] for r in res)
 
