@@ -10,18 +10,7 @@ from orchestrator import cli
 from orchestrator.errors import ExitCode, InvalidInput
 from orchestrator.paths import SCENARIOS_DIR
 from orchestrator.scenario import loader
-
-GOOD = '''name = "t"
-description = "d"
-
-[machine]
-cpus = 2
-
-[[readers]]
-name = "r"
-command = "cat x"
-duration = 5
-'''
+from tests.scenario.test_loader import GOOD  # the same minimal scenario as the file tests
 
 
 def test_loads_names_origin_line_and_key() -> None:
